@@ -1,0 +1,30 @@
+rule prepare_corpus:
+    input:
+        get_corpus_inputs,
+    output:
+        train=f"{RESULTS}/corpus/train.parquet",
+        val=f"{RESULTS}/corpus/val.parquet",
+        test=f"{RESULTS}/corpus/test.parquet",
+        stats=report(
+            f"{RESULTS}/corpus/stats.json",
+            caption="../docs/captions/corpus_stats.rst",
+            category="Corpus",
+        ),
+    params:
+        corpus=config["corpus"],
+    log:
+        f"{RESULTS}/logs/prepare_corpus.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare_corpus.tsv"
+    resources:
+        mem_mb=RES["cpu_mem_mb"],
+        runtime=RES["cpu_runtime_min"],
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/prepare_corpus.py"
+
+
+rule corpus:
+    input:
+        get_corpus_output(),

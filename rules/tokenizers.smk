@@ -1,0 +1,63 @@
+rule train_tokenizer:
+    input:
+        train=f"{RESULTS}/corpus/train.parquet",
+    output:
+        tokenizer=f"{RESULTS}/tokenizers/{{tokenizer}}/tokenizer.json",
+        tokenizer_config=f"{RESULTS}/tokenizers/{{tokenizer}}/tokenizer_config.json",
+    params:
+        spec=get_tokenizer_spec,
+        seed=config["corpus"]["seed"],
+    log:
+        f"{RESULTS}/logs/train_tokenizer/{{tokenizer}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_tokenizer/{{tokenizer}}.tsv"
+    threads: RES["threads"]
+    resources:
+        mem_mb=RES["cpu_mem_mb"],
+        runtime=RES["cpu_runtime_min"],
+    conda:
+        "../envs/tokenizers.yaml"
+    script:
+        "../scripts/train_tokenizer.py"
+
+
+rule tokenizer_metrics:
+    input:
+        tokenizer=rules.train_tokenizer.output.tokenizer,
+        tokenizer_config=rules.train_tokenizer.output.tokenizer_config,
+        test=f"{RESULTS}/corpus/test.parquet",
+    output:
+        f"{RESULTS}/tokenizers/{{tokenizer}}/metrics.json",
+    log:
+        f"{RESULTS}/logs/tokenizer_metrics/{{tokenizer}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tokenizer_metrics/{{tokenizer}}.tsv"
+    resources:
+        mem_mb=RES["cpu_mem_mb"],
+        runtime=RES["cpu_runtime_min"],
+    conda:
+        "../envs/tokenizers.yaml"
+    script:
+        "../scripts/tokenizer_metrics.py"
+
+
+rule tokenizer_table:
+    input:
+        expand(f"{RESULTS}/tokenizers/{{tokenizer}}/metrics.json", tokenizer=TOKENIZERS),
+    output:
+        report(
+            f"{RESULTS}/tokenizers/metrics.csv",
+            caption="../docs/captions/tokenizer_metrics.rst",
+            category="Tokenizers",
+        ),
+    log:
+        f"{RESULTS}/logs/tokenizer_table.log",
+    conda:
+        "../envs/tokenizers.yaml"
+    script:
+        "../scripts/tokenizer_table.py"
+
+
+rule tokenizers:
+    input:
+        get_tokenizer_output(),

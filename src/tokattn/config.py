@@ -1,0 +1,153 @@
+"""Experiment config: JSON-schema validation with defaults, plus cross-key checks.
+
+Kept free of heavy imports (no torch, no transformers): the Snakefile calls it before
+any job is scheduled, and every `snakemake` invocation pays for its import time.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+LOCAL_DATASET_BUILDERS = frozenset({"text", "json", "parquet", "csv"})
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the key."""
+
+
+def _key_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+def _extend_with_defaults(validator_class):
+    """Return a validator class that fills `default` values while validating."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(prop, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultFillingValidator = _extend_with_defaults(jsonschema.Draft7Validator)
+
+
+def load_schema(schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Return the config JSON schema as a dict."""
+    with open(schema_path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        # Name the unexpected key itself, not only its parent.
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:
+            return f"config key '{_key_path([*path, extra[0]])}': unknown key (allowed: " + (
+                ", ".join(sorted(error.schema.get("properties", {}))) + ")"
+            )
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"config key '{_key_path([*path, missing])}': required key is missing"
+    return f"config key '{_key_path(path)}': {error.message}"
+
+
+def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Return a validated copy of `config` with defaults filled; raise ConfigError naming the key."""
+    if not isinstance(config, Mapping) or not config:
+        raise ConfigError("config is empty: pass --configfile config/tiny.yaml or config/config.yaml")
+    resolved = copy.deepcopy(dict(config))
+    schema = load_schema(schema_path)
+    validator = _DefaultFillingValidator(schema)
+    errors = sorted(validator.iter_errors(resolved), key=lambda e: list(e.absolute_path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(_describe(best))
+    _check_cross_keys(resolved)
+    return resolved
+
+
+def _unique(items: list[Mapping], what: str) -> None:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        name = item["name"]
+        if name in seen:
+            raise ConfigError(
+                f"config key '{what}[{i}].name': duplicate name {name!r} (also {what}[{seen[name]}])"
+            )
+        seen[name] = i
+
+
+def _check_cross_keys(config: dict) -> None:
+    corpus = config["corpus"]
+    _unique(corpus["sources"], "corpus.sources")
+    _unique(config["tokenizers"], "tokenizers")
+    if corpus["val_fraction"] + corpus["test_fraction"] >= 1:
+        raise ConfigError(
+            "config key 'corpus.test_fraction': val_fraction + test_fraction must be < 1"
+        )
+    for i, src in enumerate(corpus["sources"]):
+        key = f"corpus.sources[{i}]"
+        if src["type"] == "builtin":
+            if "builtin" not in src:
+                raise ConfigError(f"config key '{key}.builtin': required for type builtin")
+            for k in ("path", "data_files", "language_field", "config_name"):
+                if k in src:
+                    raise ConfigError(f"config key '{key}.{k}': only valid for type hf")
+        else:
+            if "builtin" in src:
+                raise ConfigError(f"config key '{key}.builtin': only valid for type builtin")
+            if "path" not in src:
+                raise ConfigError(f"config key '{key}.path': required for type hf")
+            local = src["path"] in LOCAL_DATASET_BUILDERS
+            if local and "data_files" not in src:
+                raise ConfigError(
+                    f"config key '{key}.data_files': required with local builder {src['path']!r}"
+                )
+            if not local and not src["hub"]:
+                raise ConfigError(
+                    f"config key '{key}.hub': path {src['path']!r} is not a local builder "
+                    f"({', '.join(sorted(LOCAL_DATASET_BUILDERS))}); set hub: true to fetch it "
+                    "from the Hugging Face hub"
+                )
+            if src["language"] == "auto" and "language_field" not in src:
+                raise ConfigError(
+                    f"config key '{key}.language': 'auto' needs language_field for type hf"
+                )
+    for i, tok in enumerate(config["tokenizers"]):
+        key = f"tokenizers[{i}]"
+        if tok["kind"] not in ("byte", "char") and "vocab_size" not in tok:
+            raise ConfigError(f"config key '{key}.vocab_size': required for kind {tok['kind']!r}")
+        if tok["kind"] in ("byte", "bytelevel_bpe") and tok["pre_tokenizer"] not in (
+            "default",
+            "bytelevel",
+        ):
+            raise ConfigError(
+                f"config key '{key}.pre_tokenizer': kind {tok['kind']!r} needs bytelevel"
+            )
+
+
+def load_config(path: str | Path) -> dict:
+    """Return the validated config read from a YAML file."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from exc
+    return validate_config(raw or {})
