@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("8.20")
 
 
-configfile: "config/config.yaml"
+# The default experiment, unless the user names one: --configfile replaces it instead of
+# being merged into it, so config/tiny.yaml never inherits arms from config/config.yaml.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
@@ -14,6 +18,6 @@ include: "rules/tokenizers.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True

@@ -9,7 +9,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from tokattn.config import ConfigError, validate_config
 
 try:
-    config.update(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml"))
+    config.update(
+        validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    )
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
 

@@ -10,17 +10,17 @@ rule prepare_corpus:
             caption="../docs/captions/corpus_stats.rst",
             category="Corpus",
         ),
-    params:
-        corpus=config["corpus"],
     log:
         f"{RESULTS}/logs/prepare_corpus.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_corpus.tsv"
+    conda:
+        "../envs/data.yaml"
     resources:
         mem_mb=RES["cpu_mem_mb"],
         runtime=RES["cpu_runtime_min"],
-    conda:
-        "../envs/data.yaml"
+    params:
+        corpus=config["corpus"],
     script:
         "../scripts/prepare_corpus.py"
 

@@ -4,19 +4,19 @@ rule train_tokenizer:
     output:
         tokenizer=f"{RESULTS}/tokenizers/{{tokenizer}}/tokenizer.json",
         tokenizer_config=f"{RESULTS}/tokenizers/{{tokenizer}}/tokenizer_config.json",
-    params:
-        spec=get_tokenizer_spec,
-        seed=config["corpus"]["seed"],
     log:
         f"{RESULTS}/logs/train_tokenizer/{{tokenizer}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_tokenizer/{{tokenizer}}.tsv"
+    conda:
+        "../envs/tokenizers.yaml"
     threads: RES["threads"]
     resources:
         mem_mb=RES["cpu_mem_mb"],
         runtime=RES["cpu_runtime_min"],
-    conda:
-        "../envs/tokenizers.yaml"
+    params:
+        spec=get_tokenizer_spec,
+        seed=config["corpus"]["seed"],
     script:
         "../scripts/train_tokenizer.py"
 
@@ -32,11 +32,11 @@ rule tokenizer_metrics:
         f"{RESULTS}/logs/tokenizer_metrics/{{tokenizer}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/tokenizer_metrics/{{tokenizer}}.tsv"
+    conda:
+        "../envs/tokenizers.yaml"
     resources:
         mem_mb=RES["cpu_mem_mb"],
         runtime=RES["cpu_runtime_min"],
-    conda:
-        "../envs/tokenizers.yaml"
     script:
         "../scripts/tokenizer_metrics.py"
 
