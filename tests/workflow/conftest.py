@@ -58,5 +58,12 @@ def tiny_workdir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tokenizers(tiny_workdir) -> Path:
     """Run `snakemake tokenizers` on the tiny config once per session; return the workdir."""
-    run_snakemake(tiny_workdir, "--configfile", "config.yaml", "--cores", "2", "tokenizers")
+    run_snakemake(
+        tiny_workdir,
+        "--configfile",
+        str(tiny_workdir / "config.yaml"),
+        "--cores",
+        "2",
+        "tokenizers",
+    )
     return tiny_workdir

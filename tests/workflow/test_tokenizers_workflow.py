@@ -71,16 +71,19 @@ def test_tokenizer_outputs(tiny_tokenizers, tiny_config):
 
 
 def test_rerun_does_nothing(tiny_tokenizers):
-    proc = run_snakemake(tiny_tokenizers, "--configfile", "config.yaml", "-n", "tokenizers")
+    proc = run_snakemake(
+        tiny_tokenizers, "--configfile", str(tiny_tokenizers / "config.yaml"), "-n", "tokenizers"
+    )
     assert planned_jobs(proc.output) == [], proc.output[-3000:]
 
 
 def test_changing_one_vocab_size_reruns_only_that_tokenizer(tiny_tokenizers, tiny_config):
-    cfg = yaml.safe_load(yaml.safe_dump(tiny_config))
+    cfg = yaml.safe_load(yaml.safe_dump(tiny_config, sort_keys=False))
     target = next(t for t in cfg["tokenizers"] if t["kind"] == "bpe")
     target["vocab_size"] += 100
     changed = tiny_tokenizers / "changed.yaml"
-    changed.write_text(yaml.safe_dump(cfg))
+    # Keys deliberately sorted: reordering a config file must not rerun anything.
+    changed.write_text(yaml.safe_dump(cfg, sort_keys=True))
     proc = run_snakemake(tiny_tokenizers, "--configfile", str(changed), "-n", "tokenizers")
     jobs = planned_jobs(proc.output)
     per_tokenizer = [(rule, wc) for rule, wc in jobs if "tokenizer" in wc]
