@@ -15,6 +15,9 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/tokenizers.smk"
+include: "rules/models.smk"
+include: "rules/evaluate.smk"
+include: "rules/attention.smk"
 
 
 rule all:

@@ -142,6 +142,88 @@ def _check_cross_keys(config: dict) -> None:
             raise ConfigError(
                 f"config key '{key}.pre_tokenizer': kind {tok['kind']!r} needs bytelevel"
             )
+        # Byte-fallback kinds hold 4 special + 256 byte tokens before any learnt one.
+        byte_fallback = tok["kind"] in ("char", "bpe", "unigram")
+        if (
+            byte_fallback
+            and tok["pre_tokenizer"] != "bytelevel"
+            and tok.get("vocab_size", 261) <= 260
+        ):
+            raise ConfigError(
+                f"config key '{key}.vocab_size': must exceed 260 for kind {tok['kind']!r} "
+                "(4 special + 256 byte-fallback tokens)"
+            )
+    _check_models(config)
+    _check_pretrained(config)
+
+
+def _check_models(config: dict) -> None:
+    """Cross-key checks of `models`, `training` and `seeds` (the training stage)."""
+    arms = config.get("models") or []
+    if not arms:
+        return
+    _unique(arms, "models")
+    if "training" not in config:
+        raise ConfigError("config key 'training': required when models are configured")
+    tokenizers = {tok["name"] for tok in config["tokenizers"]}
+    names = {arm["name"]: arm for arm in arms}
+    for i, arm in enumerate(arms):
+        key = f"models[{i}]"
+        if arm["tokenizer"] not in tokenizers:
+            raise ConfigError(
+                f"config key '{key}.tokenizer': {arm['tokenizer']!r} is not a configured "
+                f"tokenizer ({', '.join(sorted(tokenizers))})"
+            )
+        if ("context_tokens" in arm) == ("context_bytes" in arm):
+            raise ConfigError(
+                f"config key '{key}.context_tokens': give exactly one of context_tokens and "
+                "context_bytes"
+            )
+        if arm["d_model"] % arm["n_heads"] or (arm["d_model"] // arm["n_heads"]) % 2:
+            raise ConfigError(
+                f"config key '{key}.n_heads': d_model {arm['d_model']} must split into "
+                f"{arm['n_heads']} heads of even size (RoPE rotates pairs)"
+            )
+        n_kv = arm.get("n_kv_heads")
+        if n_kv is not None and arm["n_heads"] % n_kv:
+            raise ConfigError(
+                f"config key '{key}.n_kv_heads': {n_kv} does not divide n_heads {arm['n_heads']}"
+            )
+        match = arm.get("match_non_embedding_params")
+        if isinstance(match, str):
+            if match not in names:
+                raise ConfigError(
+                    f"config key '{key}.match_non_embedding_params': {match!r} is not a model arm"
+                )
+            if match == arm["name"] or names[match].get("match_non_embedding_params") is not None:
+                raise ConfigError(
+                    f"config key '{key}.match_non_embedding_params': {match!r} must name "
+                    "another arm that keeps its own d_ff (no chains)"
+                )
+    training = config["training"]
+    if training["batch_size"] % training["micro_batch_size"]:
+        raise ConfigError(
+            f"config key 'training.batch_size': {training['batch_size']} is not a multiple of "
+            f"micro_batch_size {training['micro_batch_size']}"
+        )
+    if training["min_lr"] > training["lr"]:
+        raise ConfigError(
+            f"config key 'training.min_lr': {training['min_lr']} exceeds lr {training['lr']}"
+        )
+
+
+def _check_pretrained(config: dict) -> None:
+    """Cross-key checks of `pretrained` arms (the attention stage)."""
+    arms = config.get("pretrained") or []
+    _unique(arms, "pretrained")
+    trained = {arm["name"] for arm in config.get("models") or []}
+    for i, arm in enumerate(arms):
+        if arm["name"] in trained:
+            raise ConfigError(
+                f"config key 'pretrained[{i}].name': {arm['name']!r} is also a `models` arm"
+            )
+        if arm.get("revision") and not arm["hub"]:
+            raise ConfigError(f"config key 'pretrained[{i}].revision': only valid with hub: true")
 
 
 def load_config(path: str | Path) -> dict:

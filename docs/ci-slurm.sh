@@ -1,0 +1,16 @@
+# Lines for .ci/run: a real single-node SLURM cluster for tests/slurm/ (marker `slurm`).
+# Put them after the lint block and before the pytest line. start.sh installs Debian's
+# slurmctld slurmd slurm-client munge if missing (root + apt), starts the daemons and
+# waits for an idle node (~1-6 s); the `slurm_cluster` fixture then reuses this cluster
+# instead of starting its own, and the trap stops exactly the PIDs start.sh recorded.
+# The assignment (not `eval "$(...)"`) makes `set -e` stop CI when the cluster fails.
+
+echo "== test SLURM cluster"
+slurm_env=$(tests/slurm/start.sh /tmp/tokattn-slurm)
+eval "$slurm_env"
+trap 'tests/slurm/stop.sh /tmp/tokattn-slurm' EXIT
+
+# ...then the existing test line runs tests/slurm/ too (it is under `testpaths`):
+#   python -m pip install -e '.[test]' && python -m pytest
+# or, to run only the cluster tests:
+#   python -m pytest -m slurm tests/slurm

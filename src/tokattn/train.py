@@ -1,0 +1,456 @@
+"""Train one model arm for one seed under a byte budget; resume, export, log.
+
+Budget arithmetic (DESIGN.md, "fair comparison"): every arm is trained on the fewest
+leading sequences of its seeded order whose target tokens stand for at least
+`budget_bytes` UTF-8 bytes (packing.py). Steps = ceil(sequences / batch_size); sequences
+past the budget in the last step are masked, so the bytes an arm sees exceed the budget by
+less than one sequence, whatever its tokenizer.
+
+Loss normalisation: each micro-step adds sum(NLL of valid targets) / (nominal tokens per
+rank per step) to the gradients; DDP averages over ranks. The result equals the mean NLL
+over the global batch, independent of how it is split over ranks and micro-steps, so a run
+on 2 processes matches a run on 1 with twice the accumulation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tokattn import __version__
+from tokattn.checkpoint import (
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    run_fingerprint,
+    save_checkpoint,
+)
+from tokattn.distributed import DistContext, launch_torchrun
+from tokattn.export import SUMMARY_NAME, export_model
+from tokattn.model import (
+    build_model,
+    flops_per_token,
+    gpu_peak_tflops,
+    parameter_counts,
+    resolve_arm,
+)
+from tokattn.optim import grad_accum_steps, lr_at, make_optimizer
+from tokattn.packing import IGNORE_INDEX, EvalWindows, PackedSequences
+from tokattn.tokenized import TokenizedSplit
+from tokattn.train_log import TrainLog
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The `training` config section (defaults mirror config/schema.yaml)."""
+
+    budget_bytes: int
+    batch_size: int = 32
+    micro_batch_size: int = 8
+    lr: float = 6e-4
+    min_lr: float = 6e-5
+    warmup_fraction: float = 0.05
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    eval_interval: int = 200
+    eval_bytes: int = 1_000_000
+    checkpoint_interval: int = 500
+    log_interval: int = 10
+    compile: bool = False
+    dtype: str = "auto"
+    device: str = "auto"
+    attn_implementation: str = "sdpa"
+    tf32: bool = True
+    tensorboard: bool = False
+    peak_tflops: float | None = None
+
+    @classmethod
+    def from_mapping(cls, training: Mapping) -> TrainConfig:
+        """Return the config from a (validated) `training` mapping; unknown keys are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in training.items() if k in names})
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """Return the autocast dtype: bf16 on CUDA when supported under 'auto', else fp32."""
+    if name == "auto":
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if cuda_bf16 else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+
+
+def autocast_for(device: torch.device, dtype: torch.dtype):
+    """Return the autocast context for a dtype (a no-op context for fp32)."""
+    if dtype == torch.float32:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    windows: EvalWindows,
+    micro_batch: int,
+    ctx: DistContext,
+    dtype: torch.dtype,
+) -> tuple[float, float]:
+    """Return (mean NLL per token in nats, bits per byte) over the evaluation windows."""
+    was_training = model.training
+    model.eval()
+    nll = torch.zeros((), dtype=torch.float64, device=ctx.device)
+    n_tokens = n_bytes = 0
+    T = windows.packed.T
+    for x, y, n_rows, b in windows.batches(micro_batch, ctx.rank, ctx.world, ctx.device):
+        with autocast_for(ctx.device, dtype):
+            logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
+            nll += F.cross_entropy(
+                logits.view(-1, logits.size(-1)),
+                y.view(-1),
+                ignore_index=IGNORE_INDEX,
+                reduction="sum",
+            ).double()
+        n_tokens += n_rows * T
+        n_bytes += b
+    totals = torch.stack(
+        [
+            nll,
+            torch.tensor(float(n_tokens), dtype=torch.float64, device=ctx.device),
+            torch.tensor(float(n_bytes), dtype=torch.float64, device=ctx.device),
+        ]
+    )
+    nll_sum, tokens, nbytes = ctx.all_reduce_sum(totals).tolist()
+    model.train(was_training)
+    return nll_sum / tokens, nll_sum / math.log(2) / nbytes
+
+
+def _run(
+    ctx: DistContext,
+    arm: Mapping,
+    arms: Sequence[Mapping],
+    training: Mapping,
+    seed: int,
+    tokenizer_dir: str | Path,
+    tokenized_dir: str | Path,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path,
+    tensorboard_dir: str | Path | None,
+    stop_after_steps: int | None,
+) -> dict | None:
+    cfg = TrainConfig.from_mapping(training)
+    device = ctx.device
+    if device.type == "cuda" and cfg.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    dtype = resolve_dtype(cfg.dtype, device)
+    train_split = TokenizedSplit.open(tokenized_dir, "train")
+    val_split = TokenizedSplit.open(tokenized_dir, "val")
+    meta = train_split.meta
+    spec = resolve_arm(
+        arm,
+        {a["name"]: a for a in arms},
+        meta["vocab_size"],
+        train_split.bytes_per_token,
+        meta["special_token_ids"],
+    )
+    T, MB = spec.context_tokens, cfg.micro_batch_size
+    accum = grad_accum_steps(cfg.batch_size, MB, ctx.world)
+    data = PackedSequences(train_split, T, seed)
+    n_seq = data.sequences_for_budget(cfg.budget_bytes)
+    total_steps = -(-n_seq // cfg.batch_size)
+    warmup_steps = round(cfg.warmup_fraction * total_steps)
+    run_config = {
+        "arm": spec.to_dict(),
+        "arm_config": dict(arm),
+        "training": asdict(cfg),
+        "seed": int(seed),
+        "data": {
+            "tokenizer_sha256": meta["tokenizer_sha256"],
+            "train_tokens": meta["n_tokens"],
+            "train_bytes": meta["n_bytes"],
+            "val_tokens": val_split.meta["n_tokens"],
+        },
+        "total_steps": total_steps,
+        "sequences": n_seq,
+    }
+    fingerprint = run_fingerprint(run_config)
+
+    model = build_model(spec, seed, cfg.attn_implementation).to(device)
+    counts = parameter_counts(model)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_at(s, total_steps, warmup_steps, cfg.lr, cfg.min_lr) / cfg.lr
+    )
+    step, tokens_seen, bytes_seen, elapsed_s = 0, 0, 0, 0.0
+    rows: list[dict] = []
+    best_val = math.inf
+    resumed_from = None
+    interval = {"loss_sum": 0.0, "valid": 0, "tokens": 0}
+    state = load_checkpoint(checkpoint_dir, map_location=device)
+    if state is not None and state["fingerprint"] == fingerprint:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        restore_rng(state["rng"])
+        step, resumed_from = state["step"], state["step"]
+        tokens_seen, bytes_seen = state["tokens_seen"], state["bytes_seen"]
+        rows, best_val = state["log_rows"], state["best_val_loss"]
+        elapsed_s, interval = state["elapsed_s"], state["interval"]
+    elif state is not None and ctx.master:
+        warnings.warn(
+            f"checkpoint in {checkpoint_dir} was made under another config; starting over",
+            stacklevel=1,
+        )
+    del state
+
+    raw_model = model
+    compiled = torch.compile(model) if cfg.compile else model
+    model = compiled
+    if ctx.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        # The only buffers (RoPE frequencies) are constants: no need to sync them per step.
+        sync_kw = (
+            {"forward_sync_buffers": False}
+            if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
+            else {"broadcast_buffers": False}
+        )
+        model = DDP(
+            compiled, device_ids=[device.index] if device.type == "cuda" else None, **sync_kw
+        )
+    val_windows = EvalWindows(val_split, T, cfg.eval_bytes)
+    fpt = flops_per_token(spec, counts["non_embedding"])
+    peak = gpu_peak_tflops(device, cfg.peak_tflops)
+    log = TrainLog(
+        rows,
+        tensorboard_dir if cfg.tensorboard else None,
+        total_steps,
+        step,
+        enabled=ctx.master,
+        desc=f"train {spec.name} seed{seed}",
+    )
+
+    def checkpoint(at_step: int) -> None:
+        open_loss = ctx.all_reduce_sum(loss_sum.clone()).item()  # collective: every rank
+        if ctx.master:
+            save_checkpoint(
+                {
+                    "fingerprint": fingerprint,
+                    "step": at_step,
+                    "sequences_done": min(at_step * cfg.batch_size, n_seq),
+                    "tokens_seen": tokens_seen,
+                    "bytes_seen": bytes_seen,
+                    "flops": fpt * tokens_seen,
+                    "model": raw_model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": capture_rng(),
+                    "log_rows": log.rows,
+                    "best_val_loss": best_val,
+                    "elapsed_s": elapsed_s,
+                    # The open log interval, so rows after a resume equal uninterrupted ones.
+                    "interval": {
+                        "loss_sum": open_loss,
+                        "valid": valid_in_interval,
+                        "tokens": interval_tokens,
+                    },
+                    "config": run_config,
+                },
+                checkpoint_dir,
+            )
+        ctx.barrier()
+
+    # Per-rank nominal tokens per step; DDP's mean over ranks completes the global mean.
+    denom = MB * T * accum
+    # The open interval's loss is a global sum: rank 0 carries it, the others start at 0.
+    loss_sum = torch.tensor(interval["loss_sum"] if ctx.master else 0.0, device=device)
+    valid_in_interval, interval_tokens = interval["valid"], interval["tokens"]
+    interval_start = time.perf_counter()
+    model.train()
+    while step < total_steps:
+        base = step * cfg.batch_size
+        for micro in range(accum):
+            first = base + (micro * ctx.world + ctx.rank) * MB
+            x, y = data.batch(np.arange(first, first + MB), n_seq, device)  # (B, T)
+            # Gradients are all-reduced only on the last micro-step.
+            sync = model.no_sync() if ctx.enabled and micro < accum - 1 else nullcontext()
+            with sync:
+                with autocast_for(device, dtype):
+                    logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
+                    nll = F.cross_entropy(
+                        logits.view(-1, logits.size(-1)),
+                        y.view(-1),
+                        ignore_index=IGNORE_INDEX,
+                        reduction="sum",
+                    )
+                (nll / denom).backward()
+            loss_sum += nll.detach()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        lr_used = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        valid = np.arange(base, min(base + cfg.batch_size, n_seq))
+        tokens_seen += len(valid) * T
+        bytes_seen += data.bytes_of(valid)
+        valid_in_interval += len(valid) * T
+        interval_tokens += cfg.batch_size * T
+        step += 1
+        log.advance()
+        last = step == total_steps
+        row = {}
+        if step % cfg.log_interval == 0 or last:
+            total_loss = ctx.all_reduce_sum(loss_sum.clone()).item()
+            seconds = time.perf_counter() - interval_start
+            elapsed_s += seconds
+            tps = interval_tokens / seconds
+            row.update(
+                loss=total_loss / max(1, valid_in_interval),
+                lr=lr_used,
+                tokens_per_s=tps,
+                mfu=fpt * tps / (peak * 1e12 * ctx.world) if peak else None,
+            )
+            loss_sum.zero_()
+            valid_in_interval = interval_tokens = 0
+        if step % cfg.eval_interval == 0 or last:
+            val_loss, val_bpb = evaluate(compiled, val_windows, MB, ctx, dtype)
+            best_val = min(best_val, val_loss)
+            row.update(val_loss=val_loss, val_bpb=val_bpb)
+        if row:
+            log.add({"step": step, "tokens": tokens_seen, "bytes": bytes_seen, **row})
+            interval_start = time.perf_counter()  # evaluation is not training throughput
+        if step % cfg.checkpoint_interval == 0 or last:
+            checkpoint(step)
+        if stop_after_steps is not None and step >= stop_after_steps and not last:
+            log.close()
+            return None  # a simulated crash: whatever the last checkpoint holds survives
+
+    log.close()
+    summary = {
+        "model": spec.name,
+        "tokenizer": spec.tokenizer,
+        "seed": int(seed),
+        "arm": spec.to_dict(),
+        "training": asdict(cfg),
+        "params": counts,
+        "flops_per_token": fpt,
+        "flops": fpt * tokens_seen,
+        "budget_bytes": cfg.budget_bytes,
+        "bytes_seen": bytes_seen,
+        "tokens_seen": tokens_seen,
+        "sequences": n_seq,
+        "steps": total_steps,
+        "warmup_steps": warmup_steps,
+        "grad_accum_steps": accum,
+        "context_tokens": T,
+        "train_bytes_per_token": train_split.bytes_per_token,
+        "final_val_loss": log.rows[-1]["val_loss"] if log.rows else None,
+        "final_val_bpb": log.rows[-1]["val_bpb"] if log.rows else None,
+        "best_val_loss": best_val,
+        "train_seconds": elapsed_s,
+        "world_size": ctx.world,
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
+        "resumed_from_step": resumed_from,
+        "fingerprint": fingerprint,
+        "tokattn_version": __version__,
+    }
+    if ctx.master:
+        export_model(raw_model, spec, tokenizer_dir, out_dir, log, summary)
+    ctx.barrier()
+    return summary
+
+
+def train_model(
+    arm: Mapping,
+    arms: Sequence[Mapping],
+    training: Mapping,
+    seed: int,
+    tokenizer_dir: str | Path,
+    tokenized_dir: str | Path,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path,
+    tensorboard_dir: str | Path | None = None,
+    world_size: int = 1,
+    threads: int | None = None,
+    stop_after_steps: int | None = None,
+) -> dict | None:
+    """Train one arm for one seed, resuming from `checkpoint_dir`; return the run summary.
+
+    `world_size` > 1 starts that many data-parallel processes with torchrun (one per GPU;
+    gloo on CPU when `training.device` is 'cpu'). Returns None when `stop_after_steps`
+    stopped the run early (a simulated crash, for tests).
+    """
+    device_pref = training.get("device", "auto")
+    if world_size > 1 and device_pref == "auto" and not torch.cuda.is_available():
+        warnings.warn(
+            f"{world_size} processes asked for but no GPU is visible; using 1", stacklevel=2
+        )
+        world_size = 1
+    if world_size > 1 and "WORLD_SIZE" not in os.environ:
+        job = {
+            "arm": dict(arm),
+            "arms": [dict(a) for a in arms],
+            "training": dict(training),
+            "seed": int(seed),
+            "tokenizer_dir": str(tokenizer_dir),
+            "tokenized_dir": str(tokenized_dir),
+            "out_dir": str(out_dir),
+            "checkpoint_dir": str(checkpoint_dir),
+            "tensorboard_dir": None if tensorboard_dir is None else str(tensorboard_dir),
+            "threads": max(1, (threads or os.cpu_count() or 1) // world_size),
+            "stop_after_steps": stop_after_steps,
+        }
+        launch_torchrun(job, world_size)
+        summary_path = Path(out_dir) / SUMMARY_NAME
+        done = stop_after_steps is None or summary_path.exists()
+        return json.loads(summary_path.read_text(encoding="utf-8")) if done else None
+    if threads:
+        torch.set_num_threads(threads)
+    ctx = DistContext.from_env(device_pref)
+    try:
+        return _run(
+            ctx,
+            arm,
+            arms,
+            training,
+            seed,
+            tokenizer_dir,
+            tokenized_dir,
+            out_dir,
+            checkpoint_dir,
+            tensorboard_dir,
+            stop_after_steps,
+        )
+    finally:
+        ctx.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of each torchrun process: `python -m tokattn.train --job JOB.json`."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--job", required=True, help="JSON file with train_model arguments")
+    args = parser.parse_args(argv)
+    with open(args.job, encoding="utf-8") as fh:
+        job = json.load(fh)
+    train_model(**job)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""The tiny config on a real single-node SLURM cluster, submitted through profiles/slurm.
+
+The session fixture starts the cluster with tests/slurm/start.sh (or reuses the one
+.ci/run started) and the tests check that every output of the run exists and is valid,
+that each job really was a SLURM job (partition, GPUs, log), that a job cancelled with
+`scancel` mid-run is retried to completion, and that a job asking for gpu=N gets one
+node with N GPUs and runs N torchrun processes there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from .conftest import (
+    HERE,
+    REPO,
+    SlurmCluster,
+    snakemake_slurm_cmd,
+    snakemake_slurm_env,
+    submitted_jobs,
+)
+
+pytestmark = pytest.mark.slurm
+
+TINY_CONFIG = REPO / "config" / "tiny.yaml"
+RUN_LIMIT_S = 1800  # a whole tiny run on 2 shared cores; the timeout sends SIGINT
+TRAIN_GPUS = 2  # fake GPUs per training job (the test node has 4)
+# Rules the profile sends to the GPU partition (TOKATTN_SLURM_GPU_PARTITION=gpu here).
+GPU_RULES = set(
+    yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())["set-resources"]
+)
+
+
+def _has_rule(name: str) -> bool:
+    pattern = re.compile(rf"^rule {name}:", flags=re.M)
+    return any(pattern.search(p.read_text()) for p in (REPO / "rules").glob("*.smk"))
+
+
+# The stages that exist: training joins once its `train` target rule is in rules/.
+TARGETS = ["tokenizers", *(["train"] if _has_rule("train") else [])]
+
+
+@dataclass
+class SlurmRun:
+    workdir: Path
+    output: str
+    seconds: float
+    returncode: int
+
+
+def run_through_slurm(
+    cluster, workdir: Path, *args: str, limit_s: int = RUN_LIMIT_S, **cmd_kw
+) -> SlurmRun:
+    """Run the workflow through the SLURM profile; output is stdout + stderr."""
+    log_path = workdir / f"snakemake-{time.time_ns()}.out"
+    t0 = time.monotonic()
+    with open(log_path, "w") as log:
+        proc = subprocess.run(
+            snakemake_slurm_cmd(workdir, *args, limit_s=limit_s, **cmd_kw),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=snakemake_slurm_env(cluster),
+            timeout=limit_s + 120,
+            check=False,
+        )
+    return SlurmRun(workdir, log_path.read_text(), time.monotonic() - t0, proc.returncode)
+
+
+def summary(workdir: Path, configfile: Path, *targets: str) -> pd.DataFrame:
+    """`snakemake --summary`: one row per output file of the DAG, with rule and status."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+        + ["--configfile", str(configfile), "--summary", *targets],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    header = proc.stdout.index("output_file\t")
+    rows = [line.split("\t") for line in proc.stdout[header:].splitlines() if line.strip()]
+    return pd.DataFrame(rows[1:], columns=rows[0])
+
+
+def check_output_file(path: Path) -> None:
+    """Fail unless `path` exists, is non-empty and parses as its type says."""
+    assert path.exists(), f"missing output {path}"
+    if path.is_dir():
+        assert any(path.iterdir()), f"empty output directory {path}"
+        return
+    assert path.stat().st_size > 0, f"empty output {path}"
+    if path.name == "tokenizer.json":
+        from tokenizers import Tokenizer
+
+        assert Tokenizer.from_file(str(path)).get_vocab_size() > 0, path
+    elif path.suffix == ".json":
+        assert json.loads(path.read_text()), f"empty JSON {path}"
+    elif path.suffix == ".parquet":
+        assert len(pd.read_parquet(path)) > 0, f"no rows in {path}"
+    elif path.suffix == ".csv":
+        assert len(pd.read_csv(path)) > 0, f"no rows in {path}"
+    elif path.suffix in {".h5", ".hdf5"}:
+        import h5py
+
+        with h5py.File(path, "r") as fh:
+            assert len(fh.keys()) > 0, f"empty HDF5 {path}"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
+    """The tiny config, targets `tokenizers` (+ `train`), through profiles/slurm.
+
+    Two changes to config/tiny.yaml. One seed instead of its list: every rule, tokenizer
+    and model arm still runs as a SLURM job, in half the time (tests/workflow/ covers
+    seeds). And each training job asks for TRAIN_GPUS of the node's fake GPUs, so the
+    real train rule runs as a multi-GPU job: one task holding 2 GPUs, in which the
+    training script starts 2 torchrun ranks (gloo on the CPU: tiny trains with
+    `device: cpu`); the micro-batch halves so the batch still divides over the ranks.
+    """
+    workdir = tmp_path_factory.mktemp("slurm-tiny")
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["seeds"] = config.get("seeds", [0])[:1]
+    if config.get("models"):
+        config.setdefault("resources", {}).setdefault("train", {})["gpu"] = TRAIN_GPUS
+        training = config["training"]
+        training["micro_batch_size"] = max(1, training["batch_size"] // TRAIN_GPUS)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    # Targets first: --configfile takes several values and would swallow them.
+    run = run_through_slurm(
+        slurm_cluster, workdir, *TARGETS, "--configfile", str(workdir / "config.yaml")
+    )
+    print(f"\ntiny run through SLURM ({' '.join(TARGETS)}): {run.seconds:.0f} s")
+    assert run.returncode == 0, f"snakemake failed ({run.returncode}):\n{run.output[-8000:]}"
+    return run
+
+
+def test_every_output_exists_and_is_valid(tiny_run):
+    table = summary(tiny_run.workdir, tiny_run.workdir / "config.yaml", *TARGETS)
+    assert len(table) > 0
+    not_ok = table[(table["status"] != "ok") | (table["plan"] != "no update")]
+    assert not_ok.empty, f"outputs not up to date after the run:\n{not_ok.to_string()}"
+    for rel in table["output_file"]:
+        check_output_file(tiny_run.workdir / rel)
+    produced = set(table["rule"])
+    assert {"prepare_corpus", "train_tokenizer", "tokenizer_metrics"} <= produced
+    if "train" in TARGETS:
+        assert "train_model" in produced
+
+
+def test_every_job_ran_in_slurm(tiny_run, slurm_cluster: SlurmCluster):
+    submitted = submitted_jobs(tiny_run.output)
+    assert submitted, f"no SLURM submissions in the output:\n{tiny_run.output[-4000:]}"
+    jobs = {job["id"]: job for job in slurm_cluster.jobs()}
+    for job_id, log_dir in submitted.items():
+        job = jobs[job_id]
+        assert job["state"] == "COMPLETED", job
+        # The plugin's per-job log (kept by the test profile) names the SLURM job id.
+        logs = list((tiny_run.workdir / ".snakemake" / "slurm_logs" / log_dir).rglob("*.log"))
+        assert any(p.stem == job_id for p in logs), (job_id, logs)
+        gpu_job = job["comment"].removeprefix("rule_").split("_wildcards")[0] in GPU_RULES
+        assert job["partition"] == ("gpu" if gpu_job else "cpu"), job
+    # Every rule that writes files had a job in SLURM, alone or in its group's job (the
+    # plugin's job comment names the rule, or the group and all its rules).
+    table = summary(tiny_run.workdir, tiny_run.workdir / "config.yaml", *TARGETS)
+    comments = " ".join(jobs[j]["comment"] for j in submitted)
+    log_dirs = set(submitted.values())
+    for rule in set(table["rule"]):
+        assert rule in comments, f"rule {rule} never went through SLURM: {comments}"
+    # The grouped tokenizer jobs: one SLURM job trains a tokenizer and scores it.
+    assert any(d.startswith("group_tokenizer") for d in log_dirs), log_dirs
+
+
+@pytest.mark.skipif("train" not in TARGETS, reason="no `train` rule in rules/ yet")
+def test_training_jobs_get_the_gpu_partition_and_their_gpus(tiny_run, slurm_cluster):
+    config = yaml.safe_load((tiny_run.workdir / "config.yaml").read_text())
+    gpus = (config.get("resources") or {}).get("train", {}).get("gpu", 0)
+    submitted = submitted_jobs(tiny_run.output)
+    train_ids = [j for j, d in submitted.items() if d == "rule_train_model"]
+    assert len(train_ids) == len(config["models"]) * len(config["seeds"]), submitted
+    for job_id in train_ids:
+        detail = slurm_cluster.job_detail(job_id)
+        assert detail["Partition"] == "gpu", detail
+        assert detail["NumNodes"] == "1" and detail["NumTasks"] == "1", detail
+        if gpus:
+            assert detail["TresPerJob"].endswith(f"gpu:{gpus}"), detail
+    # Each model was trained by `gpus` torchrun ranks inside its one allocation.
+    for arm in config["models"]:
+        for seed in config["seeds"]:
+            folder = tiny_run.workdir / "results" / "models" / arm["name"] / f"seed{seed}"
+            trained = json.loads((folder / "train_summary.json").read_text())
+            assert trained["world_size"] == max(1, gpus), (arm["name"], trained)
+
+
+def test_cancelled_job_is_retried(tiny_run, slurm_cluster: SlurmCluster):
+    """scancel one job while it runs: Snakemake resubmits it and the run completes."""
+    workdir = tiny_run.workdir
+    # Redo one tokenizer that no model reads (so the models stay up to date): its grouped
+    # train+metrics job (several seconds) is the one to cancel.
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    used = {arm["tokenizer"] for arm in config.get("models") or []}
+    names = [t["name"] for t in config["tokenizers"]]
+    victim = (
+        workdir / "results" / "tokenizers" / next((n for n in names if n not in used), names[0])
+    )
+    shutil.rmtree(victim)
+    known = {job["id"] for job in slurm_cluster.jobs()}
+    log_path = workdir / "fault-run.out"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            snakemake_slurm_cmd(
+                workdir, "tokenizers", "--configfile", str(workdir / "config.yaml"), limit_s=900
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=snakemake_slurm_env(slurm_cluster),
+        )
+        cancelled = None
+        try:
+            deadline = time.monotonic() + 600
+            while cancelled is None and time.monotonic() < deadline and proc.poll() is None:
+                running = [
+                    j
+                    for j in slurm_cluster.jobs()
+                    if j["id"] not in known and j["state"] == "RUNNING"
+                ]
+                if running:
+                    cancelled = running[0]
+                    slurm_cluster.run("scancel", cancelled["id"])
+                time.sleep(0.2)
+            returncode = proc.wait(timeout=1000)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    output = log_path.read_text()
+    assert cancelled is not None, f"no job of the rerun was seen running:\n{output[-4000:]}"
+    assert returncode == 0, f"the run did not recover from scancel:\n{output[-8000:]}"
+    states = {j["id"]: j["state"] for j in slurm_cluster.jobs()}
+    assert states[cancelled["id"]] == "CANCELLED", states
+    assert "Trying to restart job" in output, output[-4000:]
+    resubmitted = [
+        j
+        for j in slurm_cluster.jobs()
+        if j["id"] not in known
+        and j["comment"] == cancelled["comment"]
+        and j["id"] != cancelled["id"]
+    ]
+    assert resubmitted and all(j["state"] == "COMPLETED" for j in resubmitted), resubmitted
+    table = summary(workdir, workdir / "config.yaml", "tokenizers")
+    assert (table["status"] == "ok").all(), table.to_string()
+    for rel in table["output_file"]:
+        check_output_file(workdir / rel)
+    assert (victim / "tokenizer.json").exists() and (victim / "metrics.json").exists()
+
+
+def test_multi_gpu_job_runs_torchrun_in_one_allocation(slurm_cluster, tmp_path):
+    """A rule asking for gpu=2 gets 1 node, 1 task, 2 GPUs; torchrun starts 2 ranks there."""
+    pytest.importorskip("torch.distributed")
+    run = run_through_slurm(
+        slurm_cluster,
+        tmp_path,
+        "--config",
+        "gpu=2",
+        "threads=2",
+        limit_s=600,
+        snakefile=HERE / "probe" / "Snakefile",
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    seen = json.loads((tmp_path / "probe" / "train_model.json").read_text())
+    assert seen["world_size"] == 2 and seen["rank_sum"] == 1, seen
+    assert seen["SLURM_JOB_PARTITION"] == "gpu", seen
+    assert seen["SLURM_GPUS_ON_NODE"] == "2" and seen["SLURM_NNODES"] == "1", seen
+    assert seen["SLURM_CPUS_PER_TASK"] == "2", seen
+    detail = slurm_cluster.job_detail(seen["SLURM_JOB_ID"])
+    assert detail["TresPerJob"].endswith("gpu:2") and detail["NumTasks"] == "1", detail
