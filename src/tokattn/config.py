@@ -81,7 +81,20 @@ def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> d
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(_describe(best))
     _check_cross_keys(resolved)
-    return resolved
+    return _with_sorted_keys(resolved)
+
+
+def _with_sorted_keys(obj: Any) -> Any:
+    """Return `obj` with every mapping's keys sorted (lists keep their order).
+
+    Snakemake compares rule params by their serialisation: without this, reordering the
+    keys of a config file would rerun every stage whose params hold a config section.
+    """
+    if isinstance(obj, Mapping):
+        return {k: _with_sorted_keys(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [_with_sorted_keys(v) for v in obj]
+    return obj
 
 
 def _unique(items: list[Mapping], what: str) -> None:

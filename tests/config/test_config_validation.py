@@ -268,3 +268,19 @@ def test_config_reference_is_up_to_date():
     doc = (REPO / "docs" / "config.md").read_text()
     assert doc == schema_markdown(), "regenerate: python -m tokattn.config > docs/config.md"
     assert "`tokenizers[].vocab_size`" in doc
+
+
+def test_resolved_config_does_not_depend_on_key_order():
+    """Reordering a config file's keys must give the same params (else Snakemake reruns)."""
+
+    def reverse_keys(obj):
+        if isinstance(obj, dict):
+            return {k: reverse_keys(obj[k]) for k in reversed(list(obj))}
+        if isinstance(obj, list):
+            return [reverse_keys(v) for v in obj]
+        return obj
+
+    a = validate_config(TINY)
+    b = validate_config(reverse_keys(TINY))
+    assert repr(a) == repr(b)
+    assert repr(a["corpus"]) == repr(b["corpus"])
