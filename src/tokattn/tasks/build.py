@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tokattn.corpus import SCHEMA as CORPUS_SCHEMA
 from tokattn.tasks.corpus_docs import CorpusDoc, docs_by_language, load_corpus_docs
 from tokattn.tasks.files import read_choice_file, read_summary_file
 from tokattn.tasks.inference import (
@@ -275,17 +276,8 @@ def write_training_mix(
             "licence": ["PSF-2.0" if task == "summarization" else "generated" for *_, task in rows],
             "n_bytes": [len(t.encode("utf-8")) for t, _, _ in rows],
         },
-        schema=pa.schema(
-            [
-                ("id", pa.string()),
-                ("text", pa.string()),
-                ("source", pa.string()),
-                ("domain", pa.string()),
-                ("language", pa.string()),
-                ("licence", pa.string()),
-                ("n_bytes", pa.int64()),
-            ]
-        ),
+        # The corpus parquet schema minus `script`, which generated items do not carry.
+        schema=CORPUS_SCHEMA.remove(CORPUS_SCHEMA.get_field_index("script")),
     )
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
