@@ -125,10 +125,12 @@ class TokenByteRules:
             return own
 
     def _token_bytes(self, token: str) -> bytes | None:
-        if token in self.special_tokens or token == self.unk_token:
-            return None
+        # Byte pieces first: a byte-fallback vocabulary may also list them as special
+        # tokens (to keep merges off them), yet each stands for its one byte.
         if self.byte_fallback and (m := _BYTE_TOKEN.fullmatch(token)):
             return bytes([int(m.group(1), 16)])
+        if token in self.special_tokens or token == self.unk_token:
+            return None
         if self.continuing_prefix and token.startswith(self.continuing_prefix):
             token = token[len(self.continuing_prefix) :]
         if self.byte_level:
