@@ -105,3 +105,89 @@ def save_tiny_model(
     model.save_pretrained(folder)
     hf_tok.save_pretrained(folder)
     return folder
+
+
+def train_real_bpe_tokenizer(folder: str | Path, vocab_size: int = 500) -> Path:
+    """Train a tokenizer of the project's `bpe` kind (tokattn.tokenization) on TRAIN_TEXT."""
+    import pandas as pd
+
+    from tokattn.tokenization import train_tokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [line for line in TRAIN_TEXT.splitlines() if line]
+    frame = pd.DataFrame(
+        {
+            "id": [f"doc{i}" for i in range(len(lines))],
+            "text": lines,
+            "source": "fixture",
+            "domain": "prose",
+            "language": "en",
+            "licence": "CC0",
+            "n_bytes": [len(t.encode("utf-8")) for t in lines],
+        }
+    )
+    frame.to_parquet(folder / "train.parquet")
+    spec = {"name": "bpe", "kind": "bpe", "vocab_size": vocab_size, "min_frequency": 1}
+    train_tokenizer(spec, folder / "train.parquet", folder / "bpe")
+    return folder / "bpe"
+
+
+def save_tiny_byte_branch_model(
+    folder: str | Path,
+    tokenizer_dir: str | Path,
+    context: int = 128,
+    seed: int = 0,
+    cross_layers=(0, 1),
+    cross_window_bytes: int | None = None,
+) -> Path:
+    """Write a tiny byte-branch model (tokattn.byte_branch) on a trained tokenizer; return it.
+
+    The main decoder is shaped like `save_tiny_model`'s; the cross-attention gates are 1
+    (not the training init 0) and the queries sharpened, so the bytes change every logit.
+    """
+    from tokattn.byte_branch import ByteBranchForCausalLM, token_byte_table
+    from tokattn.tokenization import load_tokenizer
+
+    folder = Path(folder)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=context,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=2,
+        tie_word_embeddings=True,
+    )
+    config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    llama = LlamaForCausalLM(config)
+    with torch.no_grad():
+        llama.model.embed_tokens.weight.mul_(25.0)
+    table, lengths = token_byte_table(tokenizer_dir, vocab_size=config.vocab_size)
+    model = ByteBranchForCausalLM.from_llama(
+        llama,
+        byte_d_model=16,
+        byte_n_layers=1,
+        byte_n_heads=2,
+        byte_window=16,
+        cross_layers=list(cross_layers),
+        cross_n_heads=2,
+        cross_window_bytes=cross_window_bytes,
+        gate_init=1.0,
+        max_token_bytes=int(table.shape[1]),
+    )
+    model.set_token_bytes(table, lengths)
+    with torch.no_grad():
+        for cross in model.cross_attn:
+            cross.q_proj.weight.mul_(8.0)
+    model.eval()
+    model.save_pretrained(folder)
+    tokenizer.model_max_length = context
+    tokenizer.save_pretrained(folder)
+    return folder

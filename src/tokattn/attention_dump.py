@@ -14,6 +14,11 @@ Windows after the first are prefixed with the BOS token, whose attention is stor
 key 0 (the probe's own BOS), so rows still sum to 1 and the attention sink stays where
 it is. Keys outside a query's window get attention 0; `window_start[q]` records where
 its window began.
+
+Byte-branch models also yield cross-attention maps (token × byte). They are stored in the
+probe's byte frame (BOS byte, then the bytes of every token; `byte_inputs` of the whole
+probe): a window's own frame (BOS byte, then the bytes of its tokens) is mapped into it
+token by token, so a kept query's row lands on the probe bytes it read and is 0 elsewhere.
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ import numpy as np
 import torch
 
 from tokattn.attention_store import AttentionRecord, AttentionStoreWriter, row_offsets
+from tokattn.byte_branch_dump import (
+    byte_branch_summary,
+    byte_frame,
+    is_byte_branch,
+    window_byte_index,
+)
 from tokattn.head_decomposition import (
     Architecture,
     architecture,
@@ -112,6 +123,8 @@ def load_causal_lm(path: str, dtype: str = "float32", device: str = "cpu", hub: 
     """Return (model, tokenizer) from a local folder (or a hub id when `hub`), eager attention."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
+
     if not hub and not Path(path).is_dir():
         raise FileNotFoundError(
             f"model folder {path} not found (a hub id is fetched only with `hub: true`)"
@@ -145,7 +158,14 @@ def encode_probe(tokenizer, text: str, add_bos: bool) -> tuple[list[int], list[s
     return ids, strings, np.asarray(spans, dtype=np.int32).reshape(-1, 2)
 
 
-def _fill_window(arch: Architecture, capture, window: Window, out: dict, cfg: DumpConfig) -> None:
+def _fill_window(
+    arch: Architecture,
+    capture,
+    window: Window,
+    out: dict,
+    cfg: DumpConfig,
+    byte_index: np.ndarray | None = None,
+) -> None:
     """Copy the kept queries of one window into the probe-level arrays in `out`."""
     idx = window.index
     local_q = np.nonzero((idx >= window.q_from) & (idx < window.q_to))[0]
@@ -178,6 +198,10 @@ def _fill_window(arch: Architecture, capture, window: Window, out: dict, cfg: Du
             ids, probs = iterative_logit_lens(arch, resid, cfg.iterative_lens_k)
             out["iter_lens_ids"][layer][global_q] = ids.cpu().numpy()
             out["iter_lens_probs"][layer][global_q] = probs.cpu().numpy()
+    if byte_index is not None:
+        for i, cross in enumerate(capture.cross_attentions):  # [cross_head, q, byte_w]
+            rows = cross[:, lq].to(torch.float16).cpu().numpy()
+            out["cross_attention"][i][:, global_q[:, None], byte_index[None, :]] = rows
 
 
 @torch.no_grad()
@@ -204,10 +228,27 @@ def probe_record(
         out["iter_lens_probs"] = np.zeros((n_layers, n, cfg.iterative_lens_k), np.float32)
     device = next(model.parameters()).device
     ids_t = torch.as_tensor(ids, dtype=torch.long)
+    byte_branch = is_byte_branch(model)
+    if byte_branch:
+        byte_ids, ends = byte_frame(model, ids_t.to(device))
+        cross_layers = np.asarray(model.config.cross_layers, np.int32)
+        n_cross, cross_heads = len(cross_layers), int(model.config.cross_n_heads)
+        out["cross_attention"] = np.zeros((n_cross, cross_heads, n, len(byte_ids)), np.float16)
     windows = plan_windows(n, context, stride, bos_prefix=cfg.add_bos)
     for window in windows:
-        capture = run_with_capture(model, arch, ids_t[window.index].to(device))
-        _fill_window(arch, capture, window, out, cfg)
+        window_ids = ids_t[window.index].to(device)
+        capture = run_with_capture(model, arch, window_ids)
+        byte_index = None
+        if byte_branch:
+            w_bytes, w_ends = byte_frame(model, window_ids)
+            byte_index = window_byte_index(w_ends, ends, window.index, len(w_bytes))
+        _fill_window(arch, capture, window, out, cfg, byte_index)
+    if byte_branch:
+        out.update(
+            byte_ids=byte_ids.astype(np.int16),
+            token_byte_ends=ends.astype(np.int32),
+            cross_layers=cross_layers,
+        )
     meta = dict(probe.get("meta") or {})
     return AttentionRecord(
         probe_id=probe["id"],
@@ -302,6 +343,7 @@ def dump_attention(
         "seed": int(seed),
         **_provenance(str(model_path), None if tokenizer_dir is None else str(tokenizer_dir)),
         **model_summary(arch, model),
+        **(byte_branch_summary(model) if is_byte_branch(model) else {}),
         "config_hash": config_hash(asdict(cfg), dict(extra_config or {})),
         "config_json": {"attention": asdict(cfg), **dict(extra_config or {})},
         "dtype": cfg.dtype,

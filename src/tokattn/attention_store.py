@@ -10,11 +10,11 @@ CLI::
 
     python -m tokattn.attention_store list FILE
     python -m tokattn.attention_store show FILE PROBE LAYER HEAD
+    python -m tokattn.attention_store show FILE PROBE LAYER HEAD --cross
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -34,7 +34,10 @@ from tokattn.lower_triangle import (  # noqa: F401  (re-exported: part of the st
     unpack_lower,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 2 added the optional cross-attention datasets of byte-branch models; a version-1
+# file is a version-2 file without them, so both are read.
+READABLE_VERSIONS = (1, 2)
 PACKING = "lower_triangle_rows"
 COMPRESSIONS = ("blosc2", "zstd", "lzf", "gzip", "none")
 PROBE_GROUP = "probes"
@@ -50,7 +53,13 @@ _PROBE_ARRAYS = (
     "lens_ids",
     "lens_probs",
 )
-_OPTIONAL_ARRAYS = ("iter_lens_ids", "iter_lens_probs")
+_OPTIONAL_ARRAYS = (
+    "iter_lens_ids",
+    "iter_lens_probs",
+    "byte_ids",
+    "token_byte_ends",
+    "cross_layers",
+)
 
 
 class AttentionStoreError(RuntimeError):
@@ -84,6 +93,12 @@ class AttentionRecord:
     lens_probs: np.ndarray  # [layer, pos, k] float32
     iter_lens_ids: np.ndarray | None = None  # [layer, pos, k_iter] int32
     iter_lens_probs: np.ndarray | None = None  # [layer, pos, k_iter] float32
+    # Byte-branch models only (None for plain decoders):
+    byte_ids: np.ndarray | None = None  # [byte_pos] int16, byte frame: BOS byte 256 first
+    token_byte_ends: np.ndarray | None = None  # [pos] int32, exclusive end of each token's bytes
+    cross_layers: np.ndarray | None = None  # [n_cross] int32, main layers with cross-attention
+    # [n_cross, cross_head, pos, byte_pos] float16, dense; 0 where a token may not look
+    cross_attention: np.ndarray | None = None
     attrs: dict = field(default_factory=dict)  # anything else the probe group carries
 
     @property
@@ -103,6 +118,17 @@ class AttentionRecord:
         if self.attention is None:
             raise ValueError(f"probe {self.probe_id}: record was read without attention")
         return unpack_lower(self.attention[layer, head], self.n_tokens)
+
+    @property
+    def has_cross_attention(self) -> bool:
+        """Return whether the record comes from a byte-branch model (cross-attention maps)."""
+        return self.cross_layers is not None
+
+    def cross_attention_map(self, i: int, head: int) -> np.ndarray:
+        """Return cross-attention map `i` (of `cross_layers[i]`) [token, byte] as float32."""
+        if self.cross_attention is None:
+            raise ValueError(f"probe {self.probe_id}: record holds no cross-attention")
+        return self.cross_attention[i, head].astype(np.float32)
 
     def attention_maps(self, layer: int | None = None) -> np.ndarray:
         """Return dense maps [layer, head, q, k] (or [head, q, k] for one layer) as float32."""
@@ -218,6 +244,11 @@ class AttentionStoreWriter:
             value = getattr(record, name)
             if value is not None:
                 g.create_dataset(name, data=value, **self._filter)
+        if record.cross_attention is not None:
+            cross = np.asarray(record.cross_attention, np.float16)
+            # One (cross layer, head) map per chunk, as for the self-attention maps.
+            chunks = (1, 1, max(cross.shape[2], 1), max(cross.shape[3], 1))
+            g.create_dataset("cross_attention", data=cross, chunks=chunks, **self._filter)
         self._ids.append(record.probe_id)
         if record.decomposition_error.size:
             self._max_error = max(self._max_error, float(np.max(record.decomposition_error)))
@@ -284,10 +315,11 @@ class AttentionStore:
                 "delete it and rerun the dump)"
             )
         version = int(attrs.get("schema_version", -1))
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             self._file.close()
             raise AttentionStoreError(
-                f"{self.path}: schema version {version}, this reader understands {SCHEMA_VERSION}"
+                f"{self.path}: schema version {version}, this reader understands "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
         try:
             self.attrs = {k: _decode(v) for k, v in attrs.items()}
@@ -314,7 +346,7 @@ class AttentionStore:
         return self._file[PROBE_GROUP][probe_id]
 
     def record(self, probe_id: str, attention: bool = True) -> AttentionRecord:
-        """Return the AttentionRecord of one probe (attention=False skips the maps)."""
+        """Return the AttentionRecord of one probe (attention=False skips all maps)."""
         try:
             g = self._group(probe_id)
             a = {k: _decode(v) for k, v in g.attrs.items()}
@@ -324,6 +356,7 @@ class AttentionStore:
             }
             strings = [_decode(s) for s in g["token_strings"][()]]
             packed = g["attention"][()] if attention else None
+            cross = g["cross_attention"][()] if attention and "cross_attention" in g else None
         except OSError as exc:
             raise AttentionStoreError(f"{self.path}: probe {probe_id}: unreadable ({exc})") from exc
         known = {"id", "text", "language", "domain", "kind", "meta", "n_tokens"}
@@ -336,6 +369,7 @@ class AttentionStore:
             meta=json.loads(a["meta"]) if a.get("meta") else {},
             token_strings=strings,
             attention=packed,
+            cross_attention=cross,
             attrs={k: v for k, v in a.items() if k not in known},
             **arrays,
         )
@@ -353,6 +387,16 @@ class AttentionStore:
             raise AttentionStoreError(f"{self.path}: probe {probe_id}: unreadable ({exc})") from exc
         return unpack_lower(packed, n_tokens_of(packed.shape[-1]))
 
+    def cross_attention_map(self, probe_id: str, i: int, head: int) -> np.ndarray:
+        """Return cross-attention map `i` [token, byte] as float32, reading only its chunk."""
+        try:
+            g = self._group(probe_id)
+            if "cross_attention" not in g:
+                raise ValueError(f"{self.path}: probe {probe_id} holds no cross-attention")
+            return g["cross_attention"][i, head].astype(np.float32)
+        except OSError as exc:
+            raise AttentionStoreError(f"{self.path}: probe {probe_id}: unreadable ({exc})") from exc
+
     def close(self) -> None:
         self._datasets.clear()
         self._file.close()
@@ -364,63 +408,11 @@ class AttentionStore:
         self.close()
 
 
-# --------------------------------------------------------------------------- CLI
-
-
-def _cmd_list(store: AttentionStore) -> None:
-    print(f"# {store.path}")
-    for key in sorted(store.attrs):
-        print(f"#   {key}: {store.attrs[key]}")
-    print("probe\tkind\tlanguage\tdomain\tn_tokens\tn_bytes")
-    for probe_id in store.probe_ids:
-        g = store._group(probe_id)
-        text = _decode(g.attrs["text"])
-        print(
-            f"{probe_id}\t{_decode(g.attrs['kind'])}\t{_decode(g.attrs['language'])}\t"
-            f"{_decode(g.attrs['domain'])}\t{int(g.attrs['n_tokens'])}\t"
-            f"{len(text.encode('utf-8'))}"
-        )
-
-
-def _cmd_show(store: AttentionStore, probe_id: str, layer: int, head: int, width: int) -> None:
-    rec = store.record(probe_id, attention=False)
-    if not (0 <= layer < rec.n_layers and 0 <= head < rec.n_heads):
-        raise SystemExit(f"layer/head out of range: {rec.n_layers} layers, {rec.n_heads} heads")
-    amap = store.attention_map(probe_id, layer, head)
-    print(f"# {probe_id} layer {layer} head {head}: {rec.n_tokens} tokens; rows = queries")
-    np.set_printoptions(linewidth=200, precision=3, suppress=True)
-    labels = [repr(s)[1:-1][:width] for s in rec.token_strings]
-    for q, label in enumerate(labels):
-        row = " ".join(f"{v:.2f}" for v in amap[q, : q + 1])
-        ent = rec.entropy[layer, head, q]
-        print(f"{q:4d} {label:>{width}} H={ent:.2f} | {row}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m tokattn.attention_store`; returns the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tokattn.attention_store", description="Inspect a tokattn attention store."
-    )
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p_list = sub.add_parser("list", help="print the root attributes and the probes")
-    p_list.add_argument("file")
-    p_show = sub.add_parser("show", help="print one attention map")
-    p_show.add_argument("file")
-    p_show.add_argument("probe")
-    p_show.add_argument("layer", type=int)
-    p_show.add_argument("head", type=int)
-    p_show.add_argument("--width", type=int, default=12, help="token label width")
-    args = parser.parse_args(argv)
-    try:
-        with AttentionStore(args.file) as store:
-            if args.cmd == "list":
-                _cmd_list(store)
-            else:
-                _cmd_show(store, args.probe, args.layer, args.head, args.width)
-    except (AttentionStoreError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    """Run `python -m tokattn.attention_store` (tokattn.attention_store_cli); return the status."""
+    from tokattn.attention_store_cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return view_main(rest, prog="tokattn view")
     if command == "store":
-        try:  # the store's CLI may live in its own module
-            from tokattn.attention_store_cli import main as store_main
-        except ImportError:
-            from tokattn.attention_store import main as store_main
+        from tokattn.attention_store_cli import main as store_main
 
         return store_main(rest)
     print(f"tokattn: unknown command {command!r}\n{usage}", file=sys.stderr)

@@ -202,6 +202,8 @@ def _check_models(config: dict) -> None:
             raise ConfigError(
                 f"config key '{key}.n_kv_heads': {n_kv} does not divide n_heads {arm['n_heads']}"
             )
+        if arm.get("byte_branch") is not None:
+            _check_byte_branch(arm, key)
         match = arm.get("match_non_embedding_params")
         if isinstance(match, str):
             if match not in names:
@@ -223,6 +225,37 @@ def _check_models(config: dict) -> None:
         raise ConfigError(
             f"config key 'training.min_lr': {training['min_lr']} exceeds lr {training['lr']}"
         )
+
+
+def _check_byte_branch(arm: Mapping, key: str) -> None:
+    """Cross-key checks of one arm's `byte_branch` (sizes that must divide, layer indices)."""
+    branch = arm["byte_branch"]
+    key = f"{key}.byte_branch"
+    d1 = branch["d_model"]
+    if d1 % branch["n_heads"] or (d1 // branch["n_heads"]) % 2:
+        raise ConfigError(
+            f"config key '{key}.n_heads': byte d_model {d1} must split into "
+            f"{branch['n_heads']} heads of even size (RoPE rotates pairs)"
+        )
+    if d1 % branch["cross_heads"]:
+        raise ConfigError(
+            f"config key '{key}.cross_heads': byte d_model {d1} is not divisible by "
+            f"{branch['cross_heads']} cross-attention heads"
+        )
+    spec = branch["cross_layers"]
+    n_layers = arm["n_layers"]
+    if isinstance(spec, Mapping) and spec["first_k"] > n_layers:
+        raise ConfigError(
+            f"config key '{key}.cross_layers.first_k': {spec['first_k']} exceeds n_layers "
+            f"{n_layers}"
+        )
+    if isinstance(spec, list):
+        bad = [i for i in spec if i >= n_layers]
+        if bad:
+            raise ConfigError(
+                f"config key '{key}.cross_layers': layer {bad[0]} does not exist (n_layers "
+                f"{n_layers}: indices 0..{n_layers - 1})"
+            )
 
 
 def _check_pretrained(config: dict) -> None:

@@ -9,6 +9,10 @@ the residual stream with hooks on the decoder layers.
 Supported families (`family_of`): GPT-2 (fused ``c_attn``, ``Conv1D`` ``c_proj`` with
 bias) and Llama-style decoders (``q/k/v/o_proj``, grouped-query attention: the output
 projection still sees one ``d_head`` slice per *query* head, so the split is the same).
+A byte-branch model's main decoder is such a Llama decoder: its cross-attention is added
+to the residual stream at a layer's input, so the decomposition of the layer's own
+self-attention output is unchanged and the residual read after the layer (logit lens)
+includes the bytes' contribution.
 """
 
 from __future__ import annotations
@@ -103,6 +107,8 @@ class ForwardCapture:
     attn_outputs: list[torch.Tensor]  # layer × [pos, d_model] (output of W_O, bias included)
     residuals: list[torch.Tensor]  # layer × [pos, d_model] (residual stream after the layer)
     logits: torch.Tensor  # [pos, vocab]
+    # Byte-branch models: cross layer × [cross_head, pos, byte_pos]; None otherwise.
+    cross_attentions: list[torch.Tensor] | None = None
 
 
 @torch.no_grad()
@@ -142,12 +148,14 @@ def run_with_capture(
         raise RuntimeError(
             "the model returned no attention weights: load it with attn_implementation='eager'"
         )
+    cross = getattr(out, "cross_attentions", None)
     return ForwardCapture(
         attentions=[a[0] for a in out.attentions],
         head_inputs=head_inputs,
         attn_outputs=attn_outputs,
         residuals=residuals,
         logits=out.logits[0],
+        cross_attentions=None if cross is None else [c[0] for c in cross],
     )
 
 

@@ -2,9 +2,13 @@
 
 An *arm* is a tokenizer plus model options (config key `models`). The model is a stock
 `transformers.LlamaForCausalLM`, so a saved folder loads with `AutoModelForCausalLM`
-and no tokattn import. Parameter and FLOP counts follow the usual conventions (Kaplan
-et al. 2020 for non-embedding parameters, PaLM appendix B / nanoGPT for FLOPs) so they
-can be compared with published numbers.
+and no tokattn import. An arm with a `byte_branch` is a `ByteBranchForCausalLM`
+(tokattn.byte_branch): the same Llama decoder plus a byte decoder read through
+cross-attention; its folder carries the model code and loads with
+`trust_remote_code=True`, or after `import tokattn.byte_branch`. Parameter and FLOP
+counts follow the usual conventions (Kaplan et al. 2020 for non-embedding parameters,
+PaLM appendix B / nanoGPT for FLOPs) so they can be compared with published numbers; a
+byte branch's parameters are counted apart so the main decoders stay matched.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -52,10 +57,37 @@ class ArmSpec:
     bos_token_id: int = 0
     eos_token_id: int = 1
     pad_token_id: int = 2
+    # ByteBranchConfig keyword arguments (byte_d_model, ..., cross_layers as concrete
+    # layer indices); None for a plain decoder.
+    byte_branch: dict | None = None
 
     def to_dict(self) -> dict:
         """Return the spec as a plain dict (for JSON and checkpoints)."""
-        return asdict(self)
+        out = asdict(self)
+        if out["byte_branch"] is None:
+            # Plain arms keep the dict (and the checkpoint fingerprint) they had before.
+            del out["byte_branch"]
+        return out
+
+
+def byte_branch_options(branch: Mapping, n_layers: int) -> dict:
+    """Return the ByteBranchConfig keyword arguments of a config arm's `byte_branch`."""
+    from tokattn.byte_branch import resolve_cross_layers
+
+    return {
+        "byte_d_model": int(branch["d_model"]),
+        "byte_n_layers": int(branch["n_layers"]),
+        "byte_n_heads": int(branch.get("n_heads", 2)),
+        "byte_d_ff": branch.get("d_ff"),  # None: the model's SwiGLU default
+        "byte_window": branch.get("window_bytes"),
+        "cross_layers": [
+            int(i)
+            for i in resolve_cross_layers(branch.get("cross_layers", {"first_k": 1}), n_layers)
+        ],
+        "cross_n_heads": int(branch.get("cross_heads", 4)),
+        "cross_window_bytes": branch.get("cross_window_bytes"),
+        "gate_init": float(branch.get("gate_init", 0.0)),
+    }
 
 
 def non_embedding_params_for(
@@ -142,6 +174,11 @@ def resolve_arm(
         bos_token_id=special_ids["bos"],
         eos_token_id=special_ids["eos"],
         pad_token_id=special_ids["pad"],
+        byte_branch=(
+            byte_branch_options(arm["byte_branch"], arm["n_layers"])
+            if arm.get("byte_branch") is not None
+            else None
+        ),
     )
 
 
@@ -174,34 +211,90 @@ def llama_config(spec: ArmSpec, attn_implementation: str = "sdpa") -> LlamaConfi
     return config
 
 
-def build_model(spec: ArmSpec, seed: int, attn_implementation: str = "sdpa") -> LlamaForCausalLM:
-    """Return a freshly initialised fp32 model; same spec and seed give the same weights."""
+def build_model(
+    spec: ArmSpec,
+    seed: int,
+    attn_implementation: str = "sdpa",
+    tokenizer_dir: str | Path | None = None,
+) -> torch.nn.Module:
+    """Return a freshly initialised fp32 model; same spec and seed give the same weights.
+
+    A byte-branch arm needs `tokenizer_dir` (its token → bytes table). Its main decoder
+    gets the weights the plain arm of the same seed starts from; the branch is drawn
+    after them from the same generator.
+    """
     config = llama_config(spec, attn_implementation)
+    if spec.byte_branch is not None and tokenizer_dir is None:
+        raise ValueError(f"arm {spec.name!r}: a byte branch needs its tokenizer folder")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
+        if spec.byte_branch is not None:
+            from tokattn.byte_branch import ByteBranchForCausalLM, token_byte_table
+
+            table, lengths = token_byte_table(str(tokenizer_dir), vocab_size=spec.vocab_size)
+            model = ByteBranchForCausalLM.from_llama(
+                model, max_token_bytes=int(table.shape[1]), **spec.byte_branch
+            )
+            model.set_token_bytes(table, lengths)
+            model.config._attn_implementation = attn_implementation
     return model
 
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
-    """Return total and non-embedding parameter counts (input and output embeddings excluded)."""
+    """Return total, embedding, non-embedding (main decoder) and byte-branch parameter counts.
+
+    `non_embedding` counts the main decoder only (the number arms are matched on);
+    `byte_branch` is everything a byte-branch model adds (byte decoder, cross-attention
+    and gates), 0 for a plain decoder; `total` includes it.
+    """
     unique = {id(p): p for p in model.parameters()}
     total = sum(p.numel() for p in unique.values())
     embed = model.get_input_embeddings().weight
     head = model.get_output_embeddings().weight
     embedding = embed.numel() + (0 if head is embed else head.numel())
-    return {"total": total, "embedding": embedding, "non_embedding": total - embedding}
+    branch = 0
+    if hasattr(model, "byte_branch") and hasattr(model, "cross_attn"):
+        main = {id(p) for p in model.model.parameters()} | {id(head)}
+        branch = sum(p.numel() for k, p in unique.items() if k not in main)
+    return {
+        "total": total,
+        "embedding": embedding,
+        "non_embedding": total - embedding - branch,
+        "byte_branch": branch,
+    }
 
 
-def flops_per_token(spec: ArmSpec, non_embedding_params: int) -> int:
+def flops_per_token(
+    spec: ArmSpec,
+    non_embedding_params: int,
+    byte_branch_params: int = 0,
+    bytes_per_token: float = 1.0,
+) -> int:
     """Return training FLOPs per token: 6·(N_non-emb + d·V) + 12·L·d·T (PaLM / nanoGPT).
 
     The LM head matmul is real compute (6·d·V) while the input embedding is a lookup; the
     attention term counts the full T×T score matrix, as nanoGPT's MFU does.
+
+    A byte branch adds, per token, `bytes_per_token` (b) byte positions: 6·N_branch·b
+    (every branch parameter counted once per byte, an upper bound for the cross-attention
+    query and output projections that run once per token), plus the byte decoder's
+    scores 12·L1·d1·K1·b (K1 = keys per byte: the byte window, or all T·b bytes) and the
+    cross-attention scores 12·C·d·Kc (Kc: cross window, or T·b bytes) for C cross layers.
     """
     head = spec.d_model * spec.vocab_size
     attn = 12 * spec.n_layers * spec.d_model * spec.context_tokens
-    return 6 * (non_embedding_params + head) + attn
+    flops = 6 * (non_embedding_params + head) + attn
+    branch = spec.byte_branch
+    if branch is not None:
+        b = float(bytes_per_token)
+        context_bytes = spec.context_tokens * b
+        k1 = min(branch["byte_window"] or context_bytes, context_bytes)
+        kc = min(branch["cross_window_bytes"] or context_bytes, context_bytes)
+        flops += 6 * byte_branch_params * b
+        flops += 12 * branch["byte_n_layers"] * branch["byte_d_model"] * k1 * b
+        flops += 12 * len(branch["cross_layers"]) * spec.d_model * kc
+    return int(round(flops))
 
 
 def gpu_peak_tflops(device: torch.device, override: float | None = None) -> float | None:

@@ -189,7 +189,7 @@ def _run(
     }
     fingerprint = run_fingerprint(run_config)
 
-    model = build_model(spec, seed, cfg.attn_implementation).to(device)
+    model = build_model(spec, seed, cfg.attn_implementation, tokenizer_dir).to(device)
     counts = parameter_counts(model)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -223,7 +223,8 @@ def _run(
     if ctx.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        # The only buffers (RoPE frequencies) are constants: no need to sync them per step.
+        # The only buffers (RoPE frequencies, a byte branch's token -> bytes table) are
+        # constants: no need to sync them per step.
         sync_kw = (
             {"forward_sync_buffers": False}
             if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
@@ -233,7 +234,9 @@ def _run(
             compiled, device_ids=[device.index] if device.type == "cuda" else None, **sync_kw
         )
     val_windows = EvalWindows(val_split, T, cfg.eval_bytes)
-    fpt = flops_per_token(spec, counts["non_embedding"])
+    fpt = flops_per_token(
+        spec, counts["non_embedding"], counts["byte_branch"], train_split.bytes_per_token
+    )
     peak = gpu_peak_tflops(device, cfg.peak_tflops)
     log = TrainLog(
         rows,
@@ -349,6 +352,7 @@ def _run(
         "arm": spec.to_dict(),
         "training": asdict(cfg),
         "params": counts,
+        "byte_branch_params": counts["byte_branch"],
         "flops_per_token": fpt,
         "flops": fpt * tokens_seen,
         "budget_bytes": cfg.budget_bytes,

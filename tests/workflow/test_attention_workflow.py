@@ -55,6 +55,7 @@ def test_attention_outputs(tiny_attention, tiny_config):
             assert a["checkpoint_step"] == summary["steps"] > 0
             assert a["max_decomposition_error"] < 1e-4
             assert a["iterative_lens_k"] == 2 and a["context_tokens"] <= 128
+            _check_cross_attention(store, arms[model])
         heads = pd.read_parquet(results / f"analysis/{model}/seed{seed}/heads.parquet")
         assert len(heads) == arms[model]["n_layers"] * arms[model]["n_heads"]
         assert heads["induction_score"].notna().all()
@@ -68,9 +69,33 @@ def test_attention_outputs(tiny_attention, tiny_config):
     assert compare["js"].between(0, 1).all()
 
 
+def _check_cross_attention(store, arm) -> None:
+    """Byte-branch arms: every probe has token × byte maps of the right shape; others none."""
+    branch = arm.get("byte_branch")
+    for probe_id in store.probe_ids:
+        rec = store.record(probe_id)
+        if not branch:
+            assert not rec.has_cross_attention and rec.cross_attention is None
+            continue
+        n_cross = branch["cross_layers"]["first_k"]
+        n_bytes = len(rec.byte_ids)
+        assert rec.cross_layers.tolist() == list(range(n_cross))
+        assert rec.cross_attention.shape == (n_cross, branch["cross_heads"], rec.n_tokens, n_bytes)
+        assert rec.byte_ids[0] == 256 and rec.token_byte_ends[-1] == n_bytes
+        # The frame is the probe's text (metaspace: after the one space it prepends).
+        assert rec.byte_ids[1:].max() < 256
+        frame = bytes(rec.byte_ids[1:].astype(np.uint8)).decode("utf-8")
+        assert frame in (rec.text, " " + rec.text)
+        rows = rec.cross_attention.astype(np.float32).sum(-1)
+        np.testing.assert_allclose(rows, 1, atol=5e-3)
+        reach = (rec.cross_attention > 0).sum(-1)  # keys read: window + BOS byte at most
+        assert reach.max() <= branch["cross_window_bytes"] + 1
+
+
 def test_dumped_attention_matches_reloaded_model(tiny_attention, tiny_config):
     from transformers import AutoModelForCausalLM
 
+    import tokattn.byte_branch  # noqa: F401  (byte-branch folders load through Auto classes)
     from tokattn.attention_store import AttentionStore
 
     results = tiny_attention / "results"
@@ -85,6 +110,11 @@ def test_dumped_attention_matches_reloaded_model(tiny_attention, tiny_config):
             )
         expected = torch.stack(out.attentions)[:, 0].numpy()
         np.testing.assert_allclose(rec.attention_maps(), expected, atol=1e-3, rtol=1e-3)
+        if rec.has_cross_attention:
+            cross = torch.stack(out.cross_attentions)[:, 0].numpy()  # [cross, head, T, N]
+            np.testing.assert_allclose(rec.cross_attention, cross, atol=1e-3, rtol=1e-3)
+        else:
+            assert getattr(out, "cross_attentions", None) is None
 
 
 def test_rerun_does_nothing(tiny_attention):

@@ -46,6 +46,13 @@ def test_every_run_has_every_task(tiny_evaluate, tiny_config):
         # Trained on this text: better than 8 bits per byte (uniform over bytes), above 0.
         assert 0 < overall["mean"] < 8, overall
         assert overall["ci_low"] <= overall["mean"] <= overall["ci_high"]
+    # The byte-branch arm (no KV cache: full-sequence scoring) has every task too.
+    branch = [arm["name"] for arm in tiny_config["models"] if arm.get("byte_branch")]
+    assert branch
+    for model in branch:
+        for task in TASKS:
+            summary = json.loads((results / f"{model}/seed0/{task}.json").read_text())
+            assert summary["model"] == model and summary["n_items"] > 0
     # Every model is scored on the same items.
     items = {
         task: (results / f"items/{task}.jsonl").read_text().splitlines()

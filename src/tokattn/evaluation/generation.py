@@ -3,6 +3,10 @@
 A byte budget gives every tokenizer the same room: a byte-level model needs ~4× the
 tokens of a BPE model to write the same summary. Decoding stops per sequence when the
 new text reaches `max_new_bytes` or contains `stop`; the text is then cut there.
+
+A model without a KV cache (the byte branch) recomputes the full sequence at every step;
+it generates one prompt at a time, so no row carries left padding (its byte frame and
+positions are those of the prompt alone, as in training).
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ def generate(
         )
     else:
         kwargs["do_sample"] = False
+    if not sm.kv_cache:
+        kwargs["use_cache"] = False
+        batch_size = 1
     out: list[str] = []
     for b in range(0, len(prompts), batch_size):
         seqs = [sm.with_bos(sm.encode_ids(p))[-room:] for p in prompts[b : b + batch_size]]

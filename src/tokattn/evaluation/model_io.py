@@ -7,6 +7,11 @@ from pathlib import Path
 
 import torch
 
+# Models that take no KV cache: every step recomputes the full sequence. The byte branch
+# rebuilds its byte frame from the whole token sequence, so a cached prefix cannot be
+# extended by a few tokens.
+NO_KV_CACHE_MODEL_TYPES = frozenset({"tokattn_byte_branch"})
+
 
 @dataclass
 class ScoringModel:
@@ -30,6 +35,11 @@ class ScoringModel:
     def encode_ids(self, text: str) -> list[int]:
         """Return token ids of `text` without special tokens."""
         return list(self.tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).ids)
+
+    @property
+    def kv_cache(self) -> bool:
+        """Return whether the model keeps a KV cache (a byte-branch model recomputes)."""
+        return getattr(self.model.config, "model_type", "") not in NO_KV_CACHE_MODEL_TYPES
 
     def with_bos(self, ids: list[int]) -> list[int]:
         """Return ids with the BOS token first (as training saw every document start)."""
@@ -65,6 +75,8 @@ def load_scoring_model(
     would measure extrapolation, not the model).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
 
     path = Path(path)
     dev = resolve_device(device)

@@ -6,7 +6,8 @@ choice's log-likelihood is the sum over the tokens that end after the context's 
 byte. The token prefix common to all choices is run once with a KV cache; the remaining
 tokens of all choices then run as one batch on copies of that cache. The result equals
 scoring each choice in its own forward pass (`shared_prefix=False`), which is kept as
-the reference and the benchmark baseline.
+the reference and the benchmark baseline. Models without a KV cache (the byte branch,
+`ScoringModel.kv_cache`) always take that full-sequence path.
 
 Items longer than the context window are cut from the left, at one start position for
 all choices so that they keep a common prefix.
@@ -83,6 +84,8 @@ def choice_logliks_separate(sm: ScoringModel, context: str, choices: Sequence[st
 @torch.no_grad()
 def choice_logliks(sm: ScoringModel, context: str, choices: Sequence[str]) -> list[float]:
     """Return each choice's log-likelihood, running the shared token prefix once."""
+    if not sm.kv_cache:
+        return choice_logliks_separate(sm, context, choices)
     prep = prepare(sm, context, choices)
     seqs, starts = prep.seqs, prep.cont_start
     p = 0

@@ -17,7 +17,7 @@ from tokattn.attention_dump import (
     plan_windows,
     probe_record,
 )
-from tokattn.attention_store import AttentionStore
+from tokattn.attention_store import SCHEMA_VERSION, AttentionStore
 from tokattn.head_decomposition import (
     architecture,
     head_contributions,
@@ -101,7 +101,7 @@ def test_root_attributes(stores, byte_tokenizer_dir):
 
     with AttentionStore(stores["llama"]) as store:
         a = store.attrs
-    assert a["model"] == "llama" and a["seed"] == 0 and a["schema_version"] == 1
+    assert a["model"] == "llama" and a["seed"] == 0 and a["schema_version"] == SCHEMA_VERSION == 2
     assert a["tokenizer_hash"] == tokenizer_metadata(byte_tokenizer_dir)["tokenizer_sha256"]
     assert a["n_kv_heads"] == 2 and a["n_heads"] == 4 and a["model_family"] == "llama"
     assert a["checkpoint_step"] == -1 and len(a["config_hash"]) == 16
