@@ -18,6 +18,7 @@ include: "rules/tokenizers.smk"
 include: "rules/models.smk"
 include: "rules/evaluate.smk"
 include: "rules/attention.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -1,0 +1,420 @@
+# The report: figures (one rule each, marked for `snakemake --report`), the segmentation
+# diff, the attention viewer pages and results/report/index.html.
+
+
+# Seconds of plotting from small tables: run beside Snakemake, not as cluster jobs.
+localrules:
+    report,
+    report_page,
+    report_corpus_figure,
+    report_tokenizer_figure,
+    report_segmentation_figure,
+    report_training_figure,
+    report_head_stats,
+    report_js_layers,
+    report_matched_heads,
+    report_bpb,
+    report_inference,
+    report_memory,
+    report_rouge,
+
+
+rule report_segmentation:
+    input:
+        probes=f"{RESULTS}/probes/probes.jsonl",
+        tokenizers=expand(
+            f"{RESULTS}/tokenizers/{{tokenizer}}/tokenizer.json", tokenizer=TOKENIZERS
+        ),
+    output:
+        f"{RESULTS}/report/segmentation.json",
+    log:
+        f"{RESULTS}/logs/report/segmentation.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/segmentation.tsv"
+    conda:
+        "../envs/report.yaml"
+    resources:
+        mem_mb=RES["cpu_mem_mb"],
+        runtime=RES["cpu_runtime_min"],
+    params:
+        tokenizer_dirs=get_report_tokenizer_dirs(),
+    script:
+        "../scripts/build_report_segmentation.py"
+
+
+rule report_corpus_figure:
+    input:
+        stats=f"{RESULTS}/corpus/stats.json",
+    output:
+        report(
+            f"{REPORT_FIGURES}/corpus_bytes.{REPORT_FORMAT}",
+            caption="../docs/captions/report/corpus_bytes.rst",
+            category="Corpus",
+        ),
+    log:
+        f"{RESULTS}/logs/report/corpus_bytes.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="corpus_bytes",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_tokenizer_figure:
+    input:
+        metrics=f"{RESULTS}/tokenizers/metrics.csv",
+    output:
+        report(
+            f"{REPORT_FIGURES}/tokenizer_metrics.{REPORT_FORMAT}",
+            caption="../docs/captions/report/tokenizer_metrics.rst",
+            category="Tokenizers",
+        ),
+    log:
+        f"{RESULTS}/logs/report/tokenizer_metrics.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="tokenizer_metrics",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_segmentation_figure:
+    input:
+        segmentation=f"{RESULTS}/report/segmentation.json",
+    output:
+        report(
+            f"{REPORT_FIGURES}/segmentation.{REPORT_FORMAT}",
+            caption="../docs/captions/report/segmentation.rst",
+            category="Tokenizers",
+        ),
+    log:
+        f"{RESULTS}/logs/report/segmentation_figure.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="segmentation",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_training_figure:
+    input:
+        logs=get_report_train_logs(),
+    output:
+        report(
+            f"{REPORT_FIGURES}/training_curves.{REPORT_FORMAT}",
+            caption="../docs/captions/report/training_curves.rst",
+            category="Training",
+        ),
+    log:
+        f"{RESULTS}/logs/report/training_curves.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="training_curves",
+        settings={**get_report_settings(), "runs": get_report_train_runs()},
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_head_grid:
+    input:
+        store=get_report_store,
+        probes=f"{RESULTS}/probes/probes.jsonl",
+    output:
+        report(
+            f"{REPORT_FIGURES}/head_grid_{{model}}.{REPORT_FORMAT}",
+            caption="../docs/captions/report/head_grid.rst",
+            category="Attention",
+            subcategory="Head grids",
+        ),
+    log:
+        f"{RESULTS}/logs/report/head_grid_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/head_grid_{{model}}.tsv"
+    wildcard_constraints:
+        model=_attention_model_regex(),
+    conda:
+        "../envs/report.yaml"
+    resources:
+        mem_mb=RES["cpu_mem_mb"],
+        runtime=RES["cpu_runtime_min"],
+    params:
+        figure="head_grid",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_cross_attention:
+    input:
+        store=get_report_store,
+        probes=f"{RESULTS}/probes/probes.jsonl",
+    output:
+        report(
+            f"{REPORT_FIGURES}/cross_attention_{{model}}.{REPORT_FORMAT}",
+            caption="../docs/captions/report/cross_attention.rst",
+            category="Attention",
+            subcategory="Cross-attention",
+        ),
+    log:
+        f"{RESULTS}/logs/report/cross_attention_{{model}}.log",
+    wildcard_constraints:
+        model=_attention_model_regex(),
+    conda:
+        "../envs/report.yaml"
+    resources:
+        mem_mb=RES["cpu_mem_mb"],
+        runtime=RES["cpu_runtime_min"],
+    params:
+        figure="cross_attention",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_word_maps:
+    input:
+        word_maps=get_report_first_word_maps(),
+        probes=f"{RESULTS}/probes/probes.jsonl",
+    output:
+        report(
+            f"{REPORT_FIGURES}/word_maps.{REPORT_FORMAT}",
+            caption="../docs/captions/report/word_maps.rst",
+            category="Attention",
+        ),
+    log:
+        f"{RESULTS}/logs/report/word_maps.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/word_maps.tsv"
+    conda:
+        "../envs/report.yaml"
+    resources:
+        mem_mb=RES["cpu_mem_mb"],
+        runtime=RES["cpu_runtime_min"],
+    params:
+        figure="word_maps",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_head_stats:
+    input:
+        heads=get_report_heads(),
+    output:
+        report(
+            f"{REPORT_FIGURES}/head_stats.{REPORT_FORMAT}",
+            caption="../docs/captions/report/head_stats.rst",
+            category="Attention",
+        ),
+    log:
+        f"{RESULTS}/logs/report/head_stats.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="head_stats",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_js_layers:
+    input:
+        compare=f"{RESULTS}/analysis/compare.parquet",
+    output:
+        report(
+            f"{REPORT_FIGURES}/js_layers.{REPORT_FORMAT}",
+            caption="../docs/captions/report/js_layers.rst",
+            category="Attention",
+        ),
+    log:
+        f"{RESULTS}/logs/report/js_layers.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="js_layers",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_matched_heads:
+    input:
+        compare=f"{RESULTS}/analysis/compare.parquet",
+    output:
+        report(
+            f"{REPORT_FIGURES}/matched_heads.{REPORT_FORMAT}",
+            caption="../docs/captions/report/matched_heads.rst",
+            category="Attention",
+        ),
+    log:
+        f"{RESULTS}/logs/report/matched_heads.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="matched_heads",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_bpb:
+    input:
+        summary=f"{RESULTS}/eval/summary.csv",
+    output:
+        report(
+            f"{REPORT_FIGURES}/bpb.{REPORT_FORMAT}",
+            caption="../docs/captions/report/bpb.rst",
+            category="Benchmarks",
+        ),
+    log:
+        f"{RESULTS}/logs/report/bpb.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="bpb",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_inference:
+    input:
+        summary=f"{RESULTS}/eval/summary.csv",
+    output:
+        report(
+            f"{REPORT_FIGURES}/inference.{REPORT_FORMAT}",
+            caption="../docs/captions/report/inference.rst",
+            category="Benchmarks",
+        ),
+    log:
+        f"{RESULTS}/logs/report/inference.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="inference",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_memory:
+    input:
+        summary=f"{RESULTS}/eval/summary.csv",
+    output:
+        report(
+            f"{REPORT_FIGURES}/memory.{REPORT_FORMAT}",
+            caption="../docs/captions/report/memory.rst",
+            category="Benchmarks",
+        ),
+    log:
+        f"{RESULTS}/logs/report/memory.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="memory",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_rouge:
+    input:
+        summary=f"{RESULTS}/eval/summary.csv",
+    output:
+        report(
+            f"{REPORT_FIGURES}/rouge.{REPORT_FORMAT}",
+            caption="../docs/captions/report/rouge.rst",
+            category="Benchmarks",
+        ),
+    log:
+        f"{RESULTS}/logs/report/rouge.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="rouge",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
+rule report_viewer:
+    input:
+        store=[f"{RESULTS}/attention/{{model}}/seed{{seed}}.h5"],
+        tokenizer=[f"{RESULTS}/models/{{model}}/seed{{seed}}/tokenizer.json"],
+    output:
+        f"{RESULTS}/report/viewer/{{model}}_seed{{seed}}.html",
+    log:
+        f"{RESULTS}/logs/report/viewer/{{model}}_seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/viewer/{{model}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        model=_attention_model_regex(),
+    conda:
+        "../envs/report.yaml"
+    resources:
+        mem_mb=RES["cpu_mem_mb"],
+        runtime=RES["cpu_runtime_min"],
+    params:
+        tokenizer_dirs=lambda wildcards, input: [
+            str(Path(t).parent) for t in input.tokenizer
+        ],
+        title=lambda wildcards: f"{wildcards.model} seed {wildcards.seed}",
+    script:
+        "../scripts/build_report_viewer.py"
+
+
+rule report_viewer_compare:
+    input:
+        store=[
+            f"{RESULTS}/attention/{m}/seed{s}.h5" for m, s in get_report_first_runs()
+        ],
+        tokenizer=[
+            f"{RESULTS}/models/{m}/seed{s}/tokenizer.json"
+            for m, s in get_report_first_runs()
+        ],
+    output:
+        f"{RESULTS}/report/viewer/compare.html",
+    log:
+        f"{RESULTS}/logs/report/viewer/compare.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/viewer/compare.tsv"
+    conda:
+        "../envs/report.yaml"
+    resources:
+        mem_mb=RES["cpu_mem_mb"],
+        runtime=RES["cpu_runtime_min"],
+    params:
+        tokenizer_dirs=lambda wildcards, input: [
+            str(Path(t).parent) for t in input.tokenizer
+        ],
+        title="all models (first seed)",
+    script:
+        "../scripts/build_report_viewer.py"
+
+
+rule report_page:
+    input:
+        unpack(get_report_page_inputs),
+    output:
+        f"{RESULTS}/report/index.html",
+    log:
+        f"{RESULTS}/logs/report/index.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figures=get_report_figures(),
+        config=get_report_config(),
+    script:
+        "../scripts/build_report.py"
+
+
+rule report:
+    input:
+        f"{RESULTS}/report/index.html",

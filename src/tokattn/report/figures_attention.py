@@ -1,0 +1,128 @@
+"""Attention figures: head grids, word maps across models, head statistics, cross-attention."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from tokattn.report.style import empty_note, model_colors, new_figure
+
+MAX_TICK_LABELS = 40  # beyond this many tokens, labels would overlap: leave them off
+# (column of heads.parquet, axis label); means over the probe set's query positions.
+HEAD_STAT_PANELS = (
+    ("entropy_norm", "entropy / log(visible keys)"),
+    ("distance_bytes", "mean attention distance (bytes)"),
+    ("contribution_share", "contribution share of the layer"),
+)
+
+
+def span_labels(text: str, byte_spans: np.ndarray) -> list[str]:
+    """Return the text of each token's byte span (specials with an empty span: '∅')."""
+    data = text.encode("utf-8")
+    labels = []
+    for start, end in np.asarray(byte_spans).reshape(-1, 2):
+        piece = data[start:end].decode("utf-8", "replace")
+        labels.append(piece.replace("\n", "⏎").replace(" ", "·") if end > start else "∅")
+    return labels
+
+
+def _label_axes(ax, labels: Sequence[str] | None, n: int) -> None:
+    if labels is not None and n <= MAX_TICK_LABELS:
+        ax.set_xticks(range(n), labels, rotation=90, fontsize=5)
+        ax.set_yticks(range(n), labels, fontsize=5)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def head_grid_figure(maps: np.ndarray, labels: Sequence[str] | None, title: str) -> Figure:
+    """Return a layer × head grid of attention maps [layer, head, query, key] (per token)."""
+    n_layers, n_heads, n_tok = maps.shape[0], maps.shape[1], maps.shape[-1]
+    size = 2.2 if n_tok <= MAX_TICK_LABELS else 1.6
+    fig, axes = new_figure(n_layers, n_heads, width=size, height=size)
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            ax = axes[layer, head]
+            ax.imshow(maps[layer, head], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+            _label_axes(ax, labels if layer == n_layers - 1 and head == 0 else None, n_tok)
+            ax.set_title(f"L{layer} H{head}", fontsize="small")
+    fig.suptitle(f"{title} — query (rows) × key (columns), per token")
+    return fig
+
+
+def word_maps_figure(maps: Mapping[str, np.ndarray], words: Sequence[str], title: str) -> Figure:
+    """Return head-mean word maps, one row per layer and one column per model.
+
+    `maps`: model → [layer, head, word, word]; deeper models get more rows (empty below).
+    """
+    models = list(maps)
+    n_rows = max((m.shape[0] for m in maps.values()), default=1)
+    size = 2.6 if len(words) <= MAX_TICK_LABELS else 2.0
+    fig, axes = new_figure(n_rows, max(len(models), 1), width=size, height=size)
+    if not models:
+        empty_note(axes[0, 0], "no word maps")
+        return fig
+    for col, model in enumerate(models):
+        mean = maps[model].mean(axis=1)  # [layer, word, word]
+        for row in range(n_rows):
+            ax = axes[row, col]
+            if row >= mean.shape[0]:
+                ax.set_axis_off()
+                continue
+            ax.imshow(mean[row], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+            _label_axes(ax, words if col == 0 else None, len(words))
+            ax.set_title(f"{model} L{row}", fontsize="small")
+    fig.suptitle(f"{title} — projected onto words, mean over heads")
+    return fig
+
+
+def head_stats_figure(heads: pd.DataFrame) -> Figure:
+    """Return per statistic a box per model of its per-head values (all layers and seeds)."""
+    models = list(dict.fromkeys(heads["model"])) if len(heads) else []
+    colors = model_colors(models)
+    fig, axes = new_figure(1, len(HEAD_STAT_PANELS), width=3.6, height=3.2)
+    for ax, (column, label) in zip(axes[0], HEAD_STAT_PANELS, strict=True):
+        values = [heads.loc[heads["model"] == m, column].dropna().to_numpy() for m in models]
+        if not models:
+            empty_note(ax, "no heads")
+            continue
+        boxes = ax.boxplot(values, patch_artist=True, widths=0.6)
+        for patch, model in zip(boxes["boxes"], models, strict=True):
+            patch.set_facecolor(colors[model])
+        ax.set_xticks(range(1, len(models) + 1), models, rotation=30)
+        ax.set_ylabel(label, fontsize="small")
+    fig.suptitle("Per-head statistics (one value per layer × head × seed)")
+    return fig
+
+
+def cross_attention_figure(
+    cross: np.ndarray,
+    cross_layers: Sequence[int],
+    token_labels: Sequence[str],
+    byte_labels: Sequence[str],
+    title: str,
+) -> Figure:
+    """Return token × byte cross-attention [n_cross, head, token, byte], one panel per layer.
+
+    Each panel is the mean over that cross-attention's heads.
+    """
+    cross = np.asarray(cross, dtype=np.float64)
+    n_cross, n_tok, n_byte = cross.shape[0], cross.shape[-2], cross.shape[-1]
+    fig, axes = new_figure(n_cross, 1, width=max(5.0, 0.09 * n_byte), height=max(3.0, 0.12 * n_tok))
+    for i, ax in enumerate(axes[:, 0]):
+        mean = cross[i].mean(axis=0)  # [token, byte]
+        image = ax.imshow(mean, cmap="viridis", aspect="auto", interpolation="nearest")
+        fig.colorbar(image, ax=ax, label="attention weight")
+        if n_tok <= 60:
+            ax.set_yticks(range(n_tok), token_labels[:n_tok], fontsize=5)
+        if n_byte <= 120:
+            ax.set_xticks(range(n_byte), byte_labels[:n_byte], fontsize=4)
+        ax.set_xlabel("key byte")
+        ax.set_ylabel("query token")
+        layer = cross_layers[i] if i < len(cross_layers) else i
+        ax.set_title(f"cross-attention into layer {layer}, mean over heads", fontsize="small")
+    fig.suptitle(f"{title} — token × byte cross-attention")
+    return fig

@@ -1,0 +1,300 @@
+"""Write results/report/index.html: text, tables and figure links, self-contained.
+
+No network: CSS is inline, figures and viewer pages are relative links to files beside
+the page, and `check_local_links` refuses a page with any http(s) link or any link to a
+file that does not exist.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pandas as pd
+
+from tokattn.report.figures_compare import matched_heads
+from tokattn.report.figures_eval import SUMMARY_COLUMNS, headline_table
+from tokattn.report.loading import ReportInputError, load_json, load_table, write_text_atomic
+from tokattn.report.text import summary_sentences
+
+CSS = """
+body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1, h2, h3 { font-weight: 600; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: .9em; color: #555; }
+table { border-collapse: collapse; font-size: .85em; margin: .5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: .2em .5em; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+.seg td { text-align: left; font-family: monospace; white-space: pre; }
+.tok0 { background: #c6dbef; } .tok1 { background: #fdd0a2; }
+nav a { margin-right: 1em; } .note { color: #555; font-size: .9em; }
+"""
+
+# Figure name → (section, caption shown under it).
+FIGURES = {
+    "corpus_bytes": ("corpus", "UTF-8 bytes of the train split per language (rows) and domain."),
+    "tokenizer_metrics": (
+        "tokenizers",
+        "Bytes per token, fertility, parity and Rényi efficiency per language on the test split.",
+    ),
+    "segmentation": (
+        "tokenizers",
+        "Segmentation diff: every tokenizer's tokens on each stress probe, along the byte axis.",
+    ),
+    "training_curves": (
+        "training",
+        "Train loss (nats per token) and validation bits per byte against training bytes seen.",
+    ),
+    "head_grid": ("attention", "Layer × head attention maps of the chosen probe (per token)."),
+    "word_maps": ("attention", "The chosen probe's maps projected onto words, mean over heads."),
+    "head_stats": (
+        "attention",
+        "Per-head entropy, attention distance in bytes and contribution share, per model.",
+    ),
+    "js_layers": (
+        "attention",
+        "Jensen–Shannon divergence (bits) between models' word maps per "
+        "layer; dashed: two seeds of one model (noise floor).",
+    ),
+    "matched_heads": ("attention", "Optimal one-to-one head matching between models (JS, bits)."),
+    "cross_attention": ("attention", "Token × byte cross-attention of byte-branch arms."),
+    "bpb": ("benchmarks", "LM bits per byte per language and domain, mean ± 95 % CI over seeds."),
+    "inference": ("benchmarks", "Inference accuracy per subtask, mean ± 95 % CI over seeds."),
+    "memory": ("benchmarks", "Memory accuracy against distance in bytes, mean ± 95 % CI."),
+    "rouge": ("benchmarks", "Summarization ROUGE F1, mean ± 95 % CI over seeds."),
+}
+SECTIONS = {
+    "summary": "Summary",
+    "corpus": "Corpus",
+    "tokenizers": "Tokenizers",
+    "training": "Training",
+    "attention": "Attention",
+    "benchmarks": "Benchmarks",
+    "viewer": "Attention viewer",
+}
+
+
+def _esc(text) -> str:
+    return html.escape(str(text))
+
+
+def table_html(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
+    """Return an escaped HTML table of `df` (floats formatted, no index)."""
+    if df is None or df.empty:
+        return '<p class="note">(no rows)</p>'
+    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
+    body = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for value in row:
+            if isinstance(value, float):
+                value = "" if pd.isna(value) else floatfmt.format(value)
+            cells.append(f"<td>{_esc(value)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def corpus_table(stats: Mapping) -> pd.DataFrame:
+    """Return bytes per domain (rows) and split (columns), with totals."""
+    splits = stats["splits"]
+    domains = sorted({d for s in splits.values() for d in s["by_domain"]})
+    rows = [
+        {
+            "domain": d,
+            **{
+                f"{name} bytes": s["by_domain"].get(d, {}).get("bytes", 0)
+                for name, s in splits.items()
+            },
+        }
+        for d in domains
+    ]
+    rows.append({"domain": "total", **{f"{name} bytes": s["bytes"] for name, s in splits.items()}})
+    return pd.DataFrame(rows)
+
+
+def tokenizer_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Return the overall (whole test split) row of each tokenizer."""
+    columns = [
+        "tokenizer",
+        "kind",
+        "vocab_size",
+        "bytes_per_token",
+        "fertility",
+        "renyi_efficiency",
+        "unk_rate",
+        "roundtrip_fidelity",
+    ]
+    rows = metrics[metrics["level"] == "overall"]
+    return rows[[c for c in columns if c in rows.columns]].rename(
+        columns={"fertility": "fertility (tokens/word)"}
+    )
+
+
+def training_table(train_summaries: Sequence[Mapping]) -> pd.DataFrame:
+    """Return one row per training run: parameters, bytes and tokens seen, final val bpb."""
+    rows = [
+        {
+            "model": s.get("model"),
+            "seed": s.get("seed"),
+            "tokenizer": s.get("tokenizer"),
+            "non-embedding params": (s.get("params") or {}).get("non_embedding"),
+            "bytes seen": s.get("bytes_seen"),
+            "tokens seen": s.get("tokens_seen"),
+            "bytes per token (train)": s.get("train_bytes_per_token"),
+            "final val bits/byte": s.get("final_val_bpb"),
+        }
+        for s in train_summaries
+    ]
+    return pd.DataFrame(rows)
+
+
+def segmentation_html(segmentations: Sequence[Mapping]) -> str:
+    """Return per stress probe a table: one row of alternating token spans per tokenizer."""
+    parts = []
+    for seg in segmentations:
+        data = seg["text"].encode("utf-8")
+        rows = []
+        for name, spans in seg["tokenizers"].items():
+            toks = "".join(
+                f'<span class="tok{i % 2}">'
+                f"{_esc(data[s:e].decode('utf-8', 'replace').replace(chr(10), '⏎'))}</span>"
+                for i, (s, e) in enumerate(spans)
+            )
+            rows.append(f"<tr><th>{_esc(name)} ({len(spans)})</th><td>{toks}</td></tr>")
+        parts.append(
+            f"<h4>{_esc(seg['probe_id'])} ({_esc(seg['kind'])})</h4>"
+            f'<table class="seg">{"".join(rows)}</table>'
+        )
+    return "".join(parts)
+
+
+def _figure_html(path: Path, root: Path, caption: str, alt: str) -> str:
+    rel = path.resolve().relative_to(root.resolve()).as_posix()
+    return (
+        f'<figure><a href="{_esc(rel)}"><img src="{_esc(rel)}" alt="{_esc(alt)}"></a>'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for key, value in attrs:
+            if key in ("href", "src") and value is not None:
+                self.links.append(value)
+
+
+def check_local_links(page: str, root: str | Path) -> list[str]:
+    """Return the page's href/src links; raise if one is remote or names a missing file."""
+    parser = _LinkParser()
+    parser.feed(page)
+    root = Path(root)
+    for link in parser.links:
+        parts = urlsplit(link)
+        if parts.scheme or parts.netloc:
+            raise ReportInputError(f"report page links off disk: {link!r} (no network links)")
+        if parts.path and not (root / unquote(parts.path)).is_file():
+            raise ReportInputError(f"report page links a missing file: {link!r} (under {root})")
+    return parser.links
+
+
+def build_page(
+    out_path: str | Path,
+    config: Mapping,
+    stats_path: str | Path,
+    figures: Mapping[str, Sequence[str | Path]],
+    metrics_path: str | Path | None = None,
+    segmentation_path: str | Path | None = None,
+    train_summary_paths: Sequence[str | Path] = (),
+    summary_path: str | Path | None = None,
+    compare_path: str | Path | None = None,
+    viewer_pages: Sequence[str | Path] = (),
+) -> Path:
+    """Write index.html from the result files and the figure files; return its path."""
+    out_path = Path(out_path)
+    root = out_path.parent
+    stats = load_json(stats_path)
+    train_summaries = [load_json(p) for p in train_summary_paths]
+    summary = load_table(summary_path, SUMMARY_COLUMNS) if summary_path else None
+    body: dict[str, list[str]] = {key: [] for key in SECTIONS}
+    body["summary"].append(
+        "<ul>"
+        + "".join(
+            f"<li>{_esc(s)}</li>"
+            for s in summary_sentences(config, stats, train_summaries, summary)
+        )
+        + "</ul>"
+    )
+    body["corpus"].append(table_html(corpus_table(stats)))
+    if metrics_path:
+        body["tokenizers"].append(table_html(tokenizer_table(load_table(metrics_path))))
+    if train_summaries:
+        body["training"].append(table_html(training_table(train_summaries)))
+    for name, paths in figures.items():
+        if name not in FIGURES:
+            raise ValueError(f"unknown report figure {name!r}")
+        section, caption = FIGURES[name]
+        for path in paths:
+            body[section].append(
+                _figure_html(Path(path), root, caption, f"{name}: {Path(path).stem}")
+            )
+    if segmentation_path:
+        body["tokenizers"].append(
+            "<h3>Segmentation of the stress probes</h3>"
+            + segmentation_html(load_json(segmentation_path))
+        )
+    if compare_path:
+        matches = matched_heads(load_table(compare_path))
+        cols = [
+            "model_a",
+            "seed_a",
+            "layer_a",
+            "head_a",
+            "model_b",
+            "seed_b",
+            "layer_b",
+            "head_b",
+            "js",
+        ]
+        body["attention"].append(
+            "<h3>Matched heads (JS divergence, bits)</h3>"
+            + table_html(matches[cols] if len(matches) else matches)
+        )
+    if summary is not None:
+        body["benchmarks"].insert(
+            0,
+            '<p class="note">Cells: mean [95 % CI low, high] over '
+            "seeds, from eval/summary.csv.</p>" + table_html(headline_table(summary)),
+        )
+    if viewer_pages:
+        links = "".join(
+            f'<li><a href="{_esc(Path(p).resolve().relative_to(root.resolve()).as_posix())}">'
+            f"{_esc(Path(p).stem)}</a></li>"
+            for p in viewer_pages
+        )
+        body["viewer"].append(
+            f"<p>Interactive pages (open from disk, no network):</p><ul>{links}</ul>"
+        )
+    page = _render(config.get("experiment", "tokattn"), body)
+    check_local_links(page, root)
+    return write_text_atomic(out_path, page)
+
+
+def _render(title: str, body: Mapping[str, list[str]]) -> str:
+    shown = [key for key in SECTIONS if body[key]]
+    nav = "".join(f'<a href="#{key}">{_esc(SECTIONS[key])}</a>' for key in shown)
+    sections = "".join(
+        f'<section id="{key}"><h2>{_esc(SECTIONS[key])}</h2>{"".join(body[key])}</section>'
+        for key in shown
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>tokattn report: {_esc(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>tokattn report: {_esc(title)}</h1><nav>{nav}</nav>{sections}</body></html>\n"
+    )
