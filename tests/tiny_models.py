@@ -26,6 +26,43 @@ TRAIN_TEXT = (
 ) * 20
 
 
+def tiny_llama_config(vocab_size: int, context: int) -> LlamaConfig:
+    """Return the config of the tiny test decoders (2 layers, width 32, GQA 4/2, tied)."""
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=context,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=2,
+        tie_word_embeddings=True,
+    )
+
+
+def write_corpus_parquet(
+    path: str | Path, texts: list[str], language: str = "mul", domain: str = "mixed"
+) -> Path:
+    """Write `texts` as a corpus-stage parquet (id, text, source, domain, ...); return the path."""
+    import pandas as pd
+
+    pd.DataFrame(
+        {
+            "id": [f"d{i}" for i in range(len(texts))],
+            "text": texts,
+            "source": "test",
+            "domain": domain,
+            "language": language,
+            "licence": "CC0",
+            "n_bytes": [len(t.encode("utf-8")) for t in texts],
+        }
+    ).to_parquet(path, index=False)
+    return Path(path)
+
+
 def _template(tok: Tokenizer) -> None:
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 0)]
@@ -83,19 +120,7 @@ def save_tiny_model(
         unk_token="<unk>",
         model_max_length=context,
     )
-    config = LlamaConfig(
-        vocab_size=raw.get_vocab_size(with_added_tokens=True),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=context,
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=2,
-        tie_word_embeddings=True,
-    )
+    config = tiny_llama_config(raw.get_vocab_size(with_added_tokens=True), context)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     # Random init gives near-uniform predictions; larger logits make rankings non-trivial.
@@ -109,25 +134,12 @@ def save_tiny_model(
 
 def train_real_bpe_tokenizer(folder: str | Path, vocab_size: int = 500) -> Path:
     """Train a tokenizer of the project's `bpe` kind (tokattn.tokenization) on TRAIN_TEXT."""
-    import pandas as pd
-
     from tokattn.tokenization import train_tokenizer
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lines = [line for line in TRAIN_TEXT.splitlines() if line]
-    frame = pd.DataFrame(
-        {
-            "id": [f"doc{i}" for i in range(len(lines))],
-            "text": lines,
-            "source": "fixture",
-            "domain": "prose",
-            "language": "en",
-            "licence": "CC0",
-            "n_bytes": [len(t.encode("utf-8")) for t in lines],
-        }
-    )
-    frame.to_parquet(folder / "train.parquet")
+    write_corpus_parquet(folder / "train.parquet", lines, language="en", domain="prose")
     spec = {"name": "bpe", "kind": "bpe", "vocab_size": vocab_size, "min_frequency": 1}
     train_tokenizer(spec, folder / "train.parquet", folder / "bpe")
     return folder / "bpe"
@@ -151,19 +163,7 @@ def save_tiny_byte_branch_model(
 
     folder = Path(folder)
     tokenizer = load_tokenizer(tokenizer_dir)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=context,
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=2,
-        tie_word_embeddings=True,
-    )
+    config = tiny_llama_config(len(tokenizer), context)
     config._attn_implementation = "eager"
     torch.manual_seed(seed)
     llama = LlamaForCausalLM(config)

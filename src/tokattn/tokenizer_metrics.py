@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import numpy as np
 import pandas as pd
 import regex
 
+from tokattn.atomic_files import write_text_atomic
 from tokattn.tokenization import METADATA_FILE, load_tokenizer, tokenizer_hash
 
 log = logging.getLogger(__name__)
@@ -241,19 +240,6 @@ def tokenizer_metrics(
     }
 
 
-def _atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _builtin_parallel_texts() -> tuple[dict[str, str] | None, str | None]:
     """Return the built-in parallel texts and a note on their source, or None and why not."""
     try:
@@ -311,7 +297,7 @@ def compute_tokenizer_metrics(
         "test_parquet": str(test_parquet),
         **metrics,
     }
-    _atomic_write_text(out_json, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(out_json, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     overall = metrics["groups"][0]
     log.info(
         "tokenizer %s: %d test documents, %.3f bytes/token, fertility %s -> %s",
@@ -366,5 +352,5 @@ def write_metrics_table(
 ) -> pd.DataFrame:
     """Write `metrics_table(...)` to `out_csv` atomically and return it."""
     table = metrics_table(metrics_json_paths)
-    _atomic_write_text(out_csv, table.to_csv(index=False))
+    write_text_atomic(out_csv, table.to_csv(index=False))
     return table

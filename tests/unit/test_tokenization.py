@@ -8,6 +8,7 @@ import random
 import pandas as pd
 import pytest
 
+from tests.tiny_models import write_corpus_parquet
 from tokattn.tokenization import (
     SPECIAL_TOKEN_LIST,
     SPECIAL_TOKENS,
@@ -55,25 +56,11 @@ def _corpus_texts(n_docs: int = 240, seed: int = 0) -> list[str]:
     return [" ".join(rng.sample(SENTENCES, 4)) for _ in range(n_docs)]
 
 
-def _write_parquet(path, texts):
-    df = pd.DataFrame(
-        {
-            "id": [f"d{i}" for i in range(len(texts))],
-            "text": texts,
-            "source": "test",
-            "domain": "mixed",
-            "language": "mul",
-            "licence": "CC0",
-            "n_bytes": [len(t.encode()) for t in texts],
-        }
-    )
-    df.to_parquet(path, index=False)
-    return path
-
-
 @pytest.fixture(scope="module")
 def train_parquet(tmp_path_factory):
-    return _write_parquet(tmp_path_factory.mktemp("corpus") / "train.parquet", _corpus_texts())
+    return write_corpus_parquet(
+        tmp_path_factory.mktemp("corpus") / "train.parquet", _corpus_texts()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +239,7 @@ def test_char_alphabet_covers_share_of_characters(tmp_path):
     # Counts as the model sees them: a 900, '▁' 101 (one prepended per document), b 90,
     # c 10, d 1 (total 1102). Coverage 0.95 (1046.9) needs a, '▁' and b (1091).
     texts = ["a" * 9] * 100 + ["b" * 90 + "c" * 10 + "d"]
-    parquet = _write_parquet(tmp_path / "t.parquet", texts)
+    parquet = write_corpus_parquet(tmp_path / "t.parquet", texts)
     spec = {"name": "c", "kind": "char", "vocab_size": 400, "char_coverage": 0.95}
     tok = train_tokenizer(spec, parquet, tmp_path / "c")
     chars = set(tok.get_vocab()) - set(SPECIAL_TOKEN_LIST) - {f"<0x{b:02X}>" for b in range(256)}
@@ -265,7 +252,7 @@ def test_char_alphabet_covers_share_of_characters(tmp_path):
 
 
 def test_split_digits(tmp_path):
-    parquet = _write_parquet(tmp_path / "t.parquet", ["in 2024 and 1999, in 2024"] * 50)
+    parquet = write_corpus_parquet(tmp_path / "t.parquet", ["in 2024 and 1999, in 2024"] * 50)
     spec = {"name": "d", "kind": "bpe", "vocab_size": 300}
     plain = train_tokenizer(spec, parquet, tmp_path / "plain")
     split = train_tokenizer({**spec, "split_digits": True}, parquet, tmp_path / "split")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -104,16 +103,3 @@ def select_probe(probes: Sequence[Mapping], probe_id: str | None, kind: str) -> 
         if probe.get("kind") == kind:
             return dict(probe)
     return dict(probes[0])
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` through a temp file and a rename; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

@@ -15,9 +15,10 @@ from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
+from tokattn.atomic_files import write_text_atomic
 from tokattn.report.figures_compare import matched_heads
 from tokattn.report.figures_eval import SUMMARY_COLUMNS, headline_table
-from tokattn.report.loading import ReportInputError, load_json, load_table, write_text_atomic
+from tokattn.report.loading import ReportInputError, load_json, load_table
 from tokattn.report.text import summary_sentences
 
 CSS = """

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from importlib import resources
 from pathlib import Path
 
+from tokattn.atomic_files import write_text_atomic
 from tokattn.attention_store import AttentionStore
 from tokattn.viewer.payload import probe_payload, token_decoder
 
@@ -141,12 +141,4 @@ def render_page(payloads: list[dict], title: str) -> str:
 
 def write_page(page: str, out_html: Path) -> Path:
     """Write the page atomically (temp file + rename); return its path."""
-    out_html = Path(out_html)
-    out_html.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_html.with_name(f".{out_html.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, out_html)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out_html
+    return write_text_atomic(out_html, page)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-import pandas as pd
 import pytest
 import torch
 
+from tests.tiny_models import write_corpus_parquet
 from tokattn.model import ArmSpec, build_model
 
 SENTENCES = [
@@ -34,17 +34,7 @@ def tokenizers_by_kind(tmp_path_factory):
     texts = [" ".join(rng.sample(SENTENCES, 3)) for _ in range(120)]
     root = tmp_path_factory.mktemp("bb_tokenizers")
     parquet = root / "train.parquet"
-    pd.DataFrame(
-        {
-            "id": [f"d{i}" for i in range(len(texts))],
-            "text": texts,
-            "source": "test",
-            "domain": "mixed",
-            "language": "mul",
-            "licence": "CC0",
-            "n_bytes": [len(t.encode()) for t in texts],
-        }
-    ).to_parquet(parquet, index=False)
+    write_corpus_parquet(parquet, texts)
     out = {}
     for kind in KINDS:
         spec = {"name": kind, "kind": kind}
