@@ -6,14 +6,28 @@ from pathlib import Path
 # clean clone and inside per-rule conda envs that do not install the package.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from tokattn.config import ConfigError, validate_config
+from tokattn.config import ConfigError, load_config
 
+# Config files are read by the project's loader (tokattn.config.load_config), not taken
+# from Snakemake's parse: it rejects duplicate keys (YAML keeps the last silently) and
+# names the file, line and column of an error. --configfile replaces the default file
+# instead of being merged into it, so config/tiny.yaml never inherits arms from
+# config/config.yaml; --config KEY=VALUE overrides are merged last, as Snakemake does.
+DEFAULT_CONFIG_FILE = "config/config.yaml"
+CONFIG_FILES = list(workflow.overwrite_configfiles) or [DEFAULT_CONFIG_FILE]
+if not workflow.overwrite_configfiles:
+    # Listed like a `configfile:` directive's file (the Snakemake report shows it).
+    workflow.configfiles.append(DEFAULT_CONFIG_FILE)
 try:
-    config.update(
-        validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    _resolved = load_config(
+        CONFIG_FILES,
+        overrides=dict(workflow.config_settings.config),
+        schema_path=Path(workflow.basedir) / "config" / "schema.yaml",
     )
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
+config.clear()
+config.update(_resolved)
 
 RESULTS = "results"
 SOURCES = {src["name"]: src for src in config["corpus"]["sources"]}
