@@ -313,7 +313,7 @@ def _run(
         last_good = load_checkpoint_step(checkpoint_dir)
         kept = (
             f"the last good checkpoint ({Path(checkpoint_dir) / CHECKPOINT_NAME}, step "
-            f"{last_good}) is kept and a rerun resumes from it"
+            f"{last_good}) is kept"
             if last_good is not None
             else "no checkpoint was written yet"
         )
@@ -321,7 +321,8 @@ def _run(
             f"train {spec.name} seed {seed}: non-finite loss or gradient norm at step "
             f"{bad_step} of {total_steps} (loss {loss_value}, gradient norm {norm_value}, "
             f"training.lr {cfg.lr}); training stopped and no model was exported; {kept}. "
-            "Lower training.lr, raise warmup_fraction or set grad_clip, then rerun."
+            "Lower training.lr, raise warmup_fraction or set grad_clip (each starts the run "
+            "over)."
         )
 
     interval_start = time.perf_counter()
