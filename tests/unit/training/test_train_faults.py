@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import warnings
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -220,3 +221,39 @@ def test_context_that_does_not_fit_names_the_key(run_training, context_bytes):
     """Above 2^20 tokens, or longer than the split: found only once the tokenizer is known."""
     with pytest.raises(ValueError, match="config key 'context_bytes'"):
         run_training(tiny_arm("bpe", context_bytes=context_bytes), tiny_training())
+
+
+def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_path):
+    """Export, the attention dump and the benchmarks refuse NaN weights; the dump refuses
+    a non-finite attention map even when the weights look fine."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from tokattn.attention_dump import DumpConfig, architecture, load_causal_lm, probe_record
+    from tokattn.evaluation.model_io import load_scoring_model
+    from tokattn.model import NonFiniteWeightsError
+
+    _, model_dir = run_training(tiny_arm("bpe"), tiny_training(budget_bytes=4000), tag="ok")
+    poisoned = tmp_path / "poisoned"
+    shutil.copytree(model_dir, poisoned)
+    weights = load_file(poisoned / "model.safetensors")
+    name = sorted(weights)[0]
+    weights[name][0] = float("nan")
+    save_file(weights, poisoned / "model.safetensors", metadata={"format": "pt"})
+    for load in (lambda p: load_causal_lm(str(p)), load_scoring_model):
+        with pytest.raises(NonFiniteWeightsError, match=rf"{poisoned}.*{name}"):
+            load(poisoned)
+
+    model, tokenizer = load_causal_lm(str(model_dir))
+    with torch.no_grad():
+        model.model.layers[0].self_attn.q_proj.weight.fill_(float("inf"))  # overflowing scores
+    probe = {"id": "p0", "text": "Hello world, this is a probe."}
+    with pytest.raises(ValueError, match=r"probe 'p0': attention\[0\] holds NaN or inf"):
+        probe_record(model, architecture(model), tokenizer, probe, DumpConfig(), 64, 32)
+
+    from tokattn.export import export_model
+
+    with pytest.raises(NonFiniteWeightsError, match="not exported"):
+        export_model(model, SimpleNamespace(name="tiny"), None, tmp_path / "out", None, {})
+    assert not (tmp_path / "out").exists()
