@@ -262,6 +262,12 @@ def _run(
     )
 
     def checkpoint(at_step: int) -> None:
+        # The update of this very step can make the weights non-finite while its loss and
+        # gradient norm were finite: such a state must not become the "last good" one.
+        # Weights are replicated under DDP, so every rank decides alike.
+        bad = [n for n, p in raw_model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            diverged(f"non-finite weights after step {at_step} ({', '.join(bad[:3])})")
         open_loss = ctx.all_reduce_sum(loss_sum.clone()).item()  # collective: every rank
         if ctx.master:
             save_checkpoint(
@@ -301,15 +307,8 @@ def _run(
     first_bad = torch.zeros((), dtype=torch.float64, device=device)
     bad_values = torch.zeros(2, dtype=torch.float64, device=device)
 
-    def stop_if_diverged() -> None:
-        # Collective (every rank): a rank-local NaN must stop all ranks at the same step.
-        flagged = (first_bad > 0).double()
-        totals = ctx.all_reduce_sum(torch.cat([flagged.view(1), (first_bad * flagged).view(1)]))
-        n_flagged, step_sum = totals.tolist()
-        if n_flagged == 0:
-            return
-        bad_step = round(step_sum / n_flagged)
-        loss_value, norm_value = bad_values.tolist()
+    def diverged(what: str) -> None:
+        log.close()
         last_good = load_checkpoint_step(checkpoint_dir)
         kept = (
             f"the last good checkpoint ({Path(checkpoint_dir) / CHECKPOINT_NAME}, step "
@@ -318,12 +317,22 @@ def _run(
             else "no checkpoint was written yet"
         )
         raise TrainingDivergedError(
-            f"train {spec.name} seed {seed}: non-finite loss or gradient norm at step "
-            f"{bad_step} of {total_steps} (loss {loss_value}, gradient norm {norm_value}, "
-            f"training.lr {cfg.lr}); training stopped and no model was exported; {kept}. "
-            "Lower training.lr, raise warmup_fraction or set grad_clip (each starts the run "
-            "over)."
+            f"train {spec.name} seed {seed}: {what} (training.lr {cfg.lr}); training stopped "
+            f"and no model was exported; {kept}. Lower training.lr, raise warmup_fraction or "
+            "set grad_clip (each starts the run over)."
         )
+
+    def stop_if_diverged() -> None:
+        # Collective (every rank): a rank-local NaN must stop all ranks at the same step.
+        flagged = (first_bad > 0).double()
+        totals = ctx.all_reduce_sum(torch.cat([flagged.view(1), (first_bad * flagged).view(1)]))
+        n_flagged, step_sum = totals.tolist()
+        if n_flagged:
+            loss_value, norm_value = bad_values.tolist()
+            diverged(
+                f"non-finite loss or gradient norm at step {round(step_sum / n_flagged)} of "
+                f"{total_steps} (loss {loss_value}, gradient norm {norm_value})"
+            )
 
     interval_start = time.perf_counter()
     model.train()

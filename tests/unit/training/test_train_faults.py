@@ -36,30 +36,43 @@ def _finite(state: dict) -> bool:
     return all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
 
 
-def test_nonfinite_loss_stops_training_names_step_and_keeps_last_good_checkpoint(
-    run_training, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    "spike_step,expected",
+    [
+        # Step 7's update makes the weights non-finite; step 8's loss is NaN.
+        (7, "non-finite loss or gradient norm at step 8 of"),
+        # Step 10's update does, and step 10 is a checkpoint step: its loss and gradient
+        # norm were finite, the weights it would save are not.
+        (10, "non-finite weights after step 10"),
+    ],
+)
+def test_divergence_stops_training_names_step_and_keeps_last_good_checkpoint(
+    run_training, tmp_path, monkeypatch, spike_step, expected
 ):
     real_lr_at = train.lr_at
 
     def spiking_lr(step, *args):
-        # From the 7th optimizer step on the learning rate is infinite (as `lr: .inf`
-        # would give): step 7's update makes the weights non-finite, step 8's loss is NaN.
-        return float("inf") if step >= 6 else real_lr_at(step, *args)
+        # From optimizer step `spike_step` (1-based; the scheduler counts from 0) on, the
+        # learning rate is infinite, as `lr: .inf` would give.
+        return float("inf") if step >= spike_step - 1 else real_lr_at(step, *args)
 
     monkeypatch.setattr(train, "lr_at", spiking_lr)
     ckpt = tmp_path / "ckpt"
     with pytest.raises(train.TrainingDivergedError) as info:
         run_training(
-            tiny_arm("bpe"), tiny_training(budget_bytes=BUDGET), checkpoint_dir=ckpt, tag="nan"
+            tiny_arm("bpe"),
+            tiny_training(budget_bytes=BUDGET),
+            checkpoint_dir=ckpt,
+            tag=f"nan{spike_step}x",
         )
     msg = str(info.value)
-    assert "non-finite loss or gradient norm at step 8 of" in msg, msg
+    assert expected in msg, msg
     assert str(ckpt / "last.pt") in msg and "step 5" in msg, msg
 
     # The last good checkpoint is kept; nothing that looks like a finished model exists.
     state = load_checkpoint(ckpt)
     assert state["step"] == 5 and _finite(state["model"])
-    run_dirs = list(tmp_path.parent.glob("nan[0-9]*"))
+    run_dirs = list(tmp_path.parent.glob(f"nan{spike_step}x[0-9]*"))
     assert len(run_dirs) == 1
     written = {p.name for p in run_dirs[0].rglob("*")}
     assert not written & {"model.safetensors", "train_summary.json", "config.json"}, written
