@@ -314,7 +314,8 @@ class _StrictLoader(yaml.SafeLoader):
                     continue
                 if first is not None:
                     raise ConfigError(
-                        f"{self.name}, line {key_node.start_mark.line + 1}: duplicate key "
+                        f"{self.name}, line {key_node.start_mark.line + 1}, column "
+                        f"{key_node.start_mark.column + 1}: duplicate key "
                         f"{key!r} (first given on line {first}); YAML would silently keep "
                         "only the last value"
                     )

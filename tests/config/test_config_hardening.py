@@ -109,7 +109,9 @@ def test_duplicate_key_names_the_key_and_both_lines(tmp_path):
 def test_duplicate_nested_key_is_rejected(tmp_path):
     path = tmp_path / "dup.yaml"
     path.write_text("training:\n  lr: 0.1\n  budget_bytes: 5\n  lr: 0.2\n")
-    with pytest.raises(ConfigError, match=r"line 4: duplicate key 'lr' \(first given on line 2\)"):
+    with pytest.raises(
+        ConfigError, match=r"line 4, column 3: duplicate key 'lr' \(first given on line 2\)"
+    ):
         read_config_file(path)
 
 
