@@ -270,3 +270,27 @@ def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_p
     with pytest.raises(NonFiniteWeightsError, match="not exported"):
         export_model(model, SimpleNamespace(name="tiny"), None, tmp_path / "out", None, {})
     assert not (tmp_path / "out").exists()
+
+
+def test_run_lock_without_flock_checks_the_recorded_pid(tmp_path, monkeypatch):
+    """Filesystems without flock: a live recorded pid refuses, a dead one is taken over."""
+    import errno
+    import json
+    import socket
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(checkpoint.fcntl, "flock", no_flock)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    lock_file = tmp_path / ".train.lock"
+    try:
+        lock_file.write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname()}))
+        with pytest.raises(RunLockedError, match=f"pid {sleeper.pid}"):
+            RunLock(tmp_path).acquire()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with RunLock(tmp_path):  # the recorded pid is dead now
+        assert json.loads(lock_file.read_text())["pid"] == os.getpid()
+    assert not lock_file.exists()
