@@ -86,9 +86,7 @@ def runs(tmp_path_factory) -> dict:
         kind = kind_of(cmd)
         if kind == "snakemake":
             job = {"kind": kind, "argv": dry_run_argv(cmd.argv)}
-        elif kind == "script":
-            job = {"kind": kind, "argv": list(cmd.argv[1:])}
-        elif kind == "lm_eval":
+        elif kind in ("script", "lm_eval"):
             job = {"kind": kind, "argv": list(cmd.argv[1:])}
         else:
             continue
