@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,10 @@ def _workdir(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict:
     """Run every snakemake dry run, script parse and lm_eval parse in one process."""
-    jobs = [{"kind": "snakemake", "argv": ["--summary", "--configfile", TINY]}]
+    jobs = [
+        {"kind": "snakemake", "argv": ["--summary", "--configfile", TINY]},
+        {"kind": "snakemake", "argv": ["--list-rules", "--configfile", TINY]},
+    ]
     index = {}
     for cmd in COMMANDS:
         kind = kind_of(cmd)
@@ -112,7 +116,14 @@ def runs(tmp_path_factory) -> dict:
         if line.startswith("results/") and "\t" in line
     }
     assert len(planned) > 100
-    return {"results": results, "index": index, "planned": planned}
+    rules = results[1]
+    assert rules["ok"], Path(rules["log"]).read_text("utf-8")[-3000:]
+    listed = dict(
+        re.fullmatch(r"(\w+)(?: \((.*)\))?", line).groups()
+        for line in Path(rules["log"]).read_text("utf-8").splitlines()
+        if re.fullmatch(r"\w+( \(.*\))?", line)
+    )
+    return {"results": results, "index": index, "planned": planned, "rules": listed}
 
 
 def _is_planned(path: str, planned: set[str]) -> bool:
@@ -190,3 +201,23 @@ def test_documented_command_runs_as_written(cmd, runs):
     probes = args.probes or [] if command == "view" else [getattr(args, "probe", None)]
     for probe in filter(None, probes):
         assert probe in _tiny_probe_ids(), f"{cmd}: the tiny config has no probe {probe!r}"
+
+
+STAGE_TARGETS = {"all", "corpus", "tokenizers", "train", "attention", "evaluate", "report"}
+
+
+def test_list_rules_describes_every_rule_and_marks_the_targets(runs):
+    listed = runs["rules"]
+    defined = {
+        name
+        for path in [ROOT / "Snakefile", *(ROOT / "rules").glob("*.smk")]
+        for name in re.findall(r"^rule (\w+):", path.read_text("utf-8"), re.M)
+    }
+    assert defined and set(listed) == defined
+    undocumented = sorted(name for name, doc in listed.items() if not doc)
+    assert not undocumented, f"rules without a docstring: {undocumented}"
+    targets = {name for name, doc in listed.items() if doc.startswith("Target:")}
+    assert targets == STAGE_TARGETS
+    # The README's stage table names exactly these target rules (plus `all`, the default).
+    table = re.findall(r"^\| [a-z]+ \| `(\w+)` \|", (ROOT / "README.md").read_text("utf-8"), re.M)
+    assert set(table) | {"all"} == STAGE_TARGETS, table
