@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.tiny_models import save_tiny_model
+from tests.tiny_models import byte_tokenizer, save_tiny_model
 from tests.unit.viewer.stores import synthetic_record
 from tokattn.atomic_files import publish_dir, temp_file_beside, write_text_atomic
 from tokattn.attention_store import AttentionStoreWriter
@@ -24,6 +24,7 @@ from tokattn.checkpoint import save_checkpoint
 from tokattn.head_analysis import WordMapWriter, _write_parquet
 from tokattn.pretrained import import_pretrained
 from tokattn.tasks.items import write_json_atomic, write_jsonl_atomic
+from tokattn.tokenizer_folder import save_tokenizer
 
 
 @pytest.fixture(params=[0o022, 0o027, 0o077], ids=lambda m: f"umask{m:03o}")
@@ -117,3 +118,14 @@ def test_imported_model_folder(umask, tmp_path_factory, tmp_path):
     for path in files:
         assert oct(_mode(path)) == oct(want), path
     assert _mode(out) == 0o777 & ~umask
+
+
+def test_tokenizer_folder(umask, tmp_path):
+    out = save_tokenizer(byte_tokenizer(), tmp_path / "tokenizers" / "byte", {"kind": "byte"})
+    files = sorted(out.iterdir())
+    assert "tokenizer.json" in {p.name for p in files}
+    want = _plain_mode(tmp_path)
+    for path in files:
+        assert oct(_mode(path)) == oct(want), path
+    assert _mode(out) == 0o777 & ~umask
+    assert [p.name for p in tmp_path.joinpath("tokenizers").iterdir()] == ["byte"]  # no temp dir
