@@ -18,6 +18,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    """Target: every stage of the config (corpus, tokenizers, models, benchmarks, attention, report)."""
     default_target: True
     input:
         get_final_output(),

@@ -1,4 +1,5 @@
 rule build_probes:
+    """Build the shared probe texts (probes/probes.jsonl) every model is dumped on."""
     input:
         test=f"{RESULTS}/corpus/test.parquet",
     output:
@@ -19,6 +20,7 @@ rule build_probes:
 # A pretrained arm skips training: exported like a trained arm, so every later stage
 # (dump, analyses, benchmarks, report) reads the same files.
 rule import_pretrained:
+    """Import a pretrained Hugging Face causal LM as an arm folder (seed0)."""
     input:
         get_pretrained_inputs,
     output:
@@ -43,6 +45,7 @@ rule import_pretrained:
 
 
 rule dump_attention:
+    """Dump every attention map of one model and seed on the probes (HDF5 store)."""
     input:
         unpack(get_attention_model_inputs),
         probes=f"{RESULTS}/probes/probes.jsonl",
@@ -72,6 +75,7 @@ rule dump_attention:
 
 
 rule analyze_heads:
+    """Per-head statistics, correlations and word-level maps of one attention store."""
     input:
         store=f"{RESULTS}/attention/{{model}}/seed{{seed}}.h5",
     output:
@@ -96,6 +100,7 @@ rule analyze_heads:
 
 
 rule compare_attention:
+    """Jensen-Shannon divergence between runs per layer and matched head."""
     input:
         word_maps=get_word_map_files(),
     output:
@@ -118,5 +123,6 @@ rule compare_attention:
 
 
 rule attention:
+    """Target: attention stores, per-head analyses and the cross-run comparison."""
     input:
         get_attention_output(),

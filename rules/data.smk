@@ -1,4 +1,5 @@
 rule prepare_corpus:
+    """Build the train/val/test parquet splits and stats.json from the corpus sources."""
     input:
         get_corpus_inputs,
     output:
@@ -26,5 +27,6 @@ rule prepare_corpus:
 
 
 rule corpus:
+    """Target: the corpus stage (train/val/test parquet and stats.json)."""
     input:
         get_corpus_output(),

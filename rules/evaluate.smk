@@ -1,4 +1,5 @@
 rule eval_items:
+    """Build the items of one benchmark task (inference, memory, summarization)."""
     input:
         unpack(get_eval_items_inputs),
     output:
@@ -19,6 +20,7 @@ rule eval_items:
 
 
 rule eval_lm:
+    """Bits per byte of one model and seed on the test split."""
     input:
         unpack(get_eval_model_inputs),
         test=f"{RESULTS}/corpus/test.parquet",
@@ -45,6 +47,7 @@ rule eval_lm:
 
 
 rule eval_inference:
+    """Score one model and seed on the inference items (multiple choice)."""
     input:
         unpack(get_eval_model_inputs),
         eval_items=f"{RESULTS}/eval/items/inference.jsonl",
@@ -71,6 +74,7 @@ rule eval_inference:
 
 
 rule eval_memory:
+    """Score one model and seed on the memory-retention items."""
     input:
         unpack(get_eval_model_inputs),
         eval_items=f"{RESULTS}/eval/items/memory.jsonl",
@@ -97,6 +101,7 @@ rule eval_memory:
 
 
 rule eval_summarization:
+    """Score one model and seed on the summarization items (ROUGE)."""
     input:
         unpack(get_eval_model_inputs),
         eval_items=f"{RESULTS}/eval/items/summarization.jsonl",
@@ -123,6 +128,7 @@ rule eval_summarization:
 
 
 rule eval_summary:
+    """Aggregate every benchmark over seeds (mean and 95 % CI) into eval/summary.csv."""
     input:
         get_eval_item_files(),
     output:
@@ -150,6 +156,7 @@ rule eval_summary:
 
 # Train-split task instances for the training stage (evaluation.training_mix.share).
 rule training_mix:
+    """Task-format training documents mixed into the training bytes."""
     input:
         train=f"{RESULTS}/corpus/train.parquet",
     output:
@@ -169,5 +176,6 @@ rule training_mix:
 
 
 rule evaluate:
+    """Target: every benchmark of every arm and seed, and eval/summary.csv."""
     input:
         get_eval_output(),

@@ -1,4 +1,5 @@
 rule pretokenize:
+    """Tokenize one corpus split with one tokenizer into token ids and byte counts."""
     input:
         tokenizer=f"{RESULTS}/tokenizers/{{tokenizer}}/tokenizer.json",
         tokenizer_config=f"{RESULTS}/tokenizers/{{tokenizer}}/tokenizer_config.json",
@@ -26,6 +27,7 @@ rule pretokenize:
 # Checkpoints live outside the outputs (results/checkpoints/...): Snakemake deletes the
 # outputs of a failed job, and the checkpoint must survive so that a rerun resumes.
 rule train_model:
+    """Train one model arm for one seed and export its save_pretrained folder."""
     input:
         unpack(get_train_inputs),
     output:
@@ -66,5 +68,6 @@ rule train_model:
 
 
 rule train:
+    """Target: every model arm trained for every seed (models/{model}/seed{seed}/)."""
     input:
         get_train_output(),

@@ -20,6 +20,7 @@ localrules:
 
 
 rule report_segmentation:
+    """Report part: how each tokenizer segments the stress probes (JSON)."""
     input:
         probes=f"{RESULTS}/probes/probes.jsonl",
         tokenizers=expand(
@@ -43,6 +44,7 @@ rule report_segmentation:
 
 
 rule report_corpus_figure:
+    """Report figure: corpus bytes per language and domain."""
     input:
         stats=f"{RESULTS}/corpus/stats.json",
     output:
@@ -63,6 +65,7 @@ rule report_corpus_figure:
 
 
 rule report_tokenizer_figure:
+    """Report figure: tokenizer metrics per language."""
     input:
         metrics=f"{RESULTS}/tokenizers/metrics.csv",
     output:
@@ -83,6 +86,7 @@ rule report_tokenizer_figure:
 
 
 rule report_segmentation_figure:
+    """Report figure: segmentation diff of the stress probes."""
     input:
         segmentation=f"{RESULTS}/report/segmentation.json",
     output:
@@ -103,6 +107,7 @@ rule report_segmentation_figure:
 
 
 rule report_training_figure:
+    """Report figure: training curves against bytes seen."""
     input:
         logs=get_report_train_logs(),
     output:
@@ -123,6 +128,7 @@ rule report_training_figure:
 
 
 rule report_head_grid:
+    """Report figure: layer x head attention grid of one model on the report probe."""
     input:
         store=get_report_store,
         probes=f"{RESULTS}/probes/probes.jsonl",
@@ -152,6 +158,7 @@ rule report_head_grid:
 
 
 rule report_cross_attention:
+    """Report figure: token x byte cross-attention of one byte-branch arm."""
     input:
         store=get_report_store,
         probes=f"{RESULTS}/probes/probes.jsonl",
@@ -179,6 +186,7 @@ rule report_cross_attention:
 
 
 rule report_word_maps:
+    """Report figure: word-level attention maps of the report probe across models."""
     input:
         word_maps=get_report_first_word_maps(),
         probes=f"{RESULTS}/probes/probes.jsonl",
@@ -205,6 +213,7 @@ rule report_word_maps:
 
 
 rule report_head_stats:
+    """Report figure: per-head statistic distributions per model."""
     input:
         heads=get_report_heads(),
     output:
@@ -225,6 +234,7 @@ rule report_head_stats:
 
 
 rule report_js_layers:
+    """Report figure: Jensen-Shannon divergence between runs per layer."""
     input:
         compare=f"{RESULTS}/analysis/compare.parquet",
     output:
@@ -245,6 +255,7 @@ rule report_js_layers:
 
 
 rule report_matched_heads:
+    """Report figure: divergence of optimally matched heads."""
     input:
         compare=f"{RESULTS}/analysis/compare.parquet",
     output:
@@ -265,6 +276,7 @@ rule report_matched_heads:
 
 
 rule report_bpb:
+    """Report figure: bits per byte with 95 % CI bars."""
     input:
         summary=f"{RESULTS}/eval/summary.csv",
     output:
@@ -285,6 +297,7 @@ rule report_bpb:
 
 
 rule report_inference:
+    """Report figure: inference accuracy with 95 % CI bars."""
     input:
         summary=f"{RESULTS}/eval/summary.csv",
     output:
@@ -305,6 +318,7 @@ rule report_inference:
 
 
 rule report_memory:
+    """Report figure: memory retention against distance in bytes."""
     input:
         summary=f"{RESULTS}/eval/summary.csv",
     output:
@@ -325,6 +339,7 @@ rule report_memory:
 
 
 rule report_rouge:
+    """Report figure: summarization ROUGE with 95 % CI bars."""
     input:
         summary=f"{RESULTS}/eval/summary.csv",
     output:
@@ -345,6 +360,7 @@ rule report_rouge:
 
 
 rule report_viewer:
+    """Report part: interactive attention viewer page of one model and seed."""
     input:
         store=[f"{RESULTS}/attention/{{model}}/seed{{seed}}.h5"],
         tokenizer=[f"{RESULTS}/models/{{model}}/seed{{seed}}/tokenizer.json"],
@@ -371,6 +387,7 @@ rule report_viewer:
 
 
 rule report_viewer_compare:
+    """Report part: viewer page comparing every model's first seed."""
     input:
         store=[
             f"{RESULTS}/attention/{m}/seed{s}.h5" for m, s in get_report_first_runs()
@@ -400,6 +417,7 @@ rule report_viewer_compare:
 
 
 rule report_page:
+    """Report part: write report/index.html from the figures and the numbers."""
     input:
         unpack(get_report_page_inputs),
     output:
@@ -416,5 +434,6 @@ rule report_page:
 
 
 rule report:
+    """Target: the report, results/report/index.html with figures and viewer pages."""
     input:
         f"{RESULTS}/report/index.html",

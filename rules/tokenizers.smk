@@ -1,4 +1,5 @@
 rule train_tokenizer:
+    """Train one tokenizer on the train split and save its AutoTokenizer folder."""
     input:
         train=f"{RESULTS}/corpus/train.parquet",
     output:
@@ -22,6 +23,7 @@ rule train_tokenizer:
 
 
 rule tokenizer_metrics:
+    """Intrinsic metrics of one tokenizer on the test split (metrics.json)."""
     input:
         tokenizer=rules.train_tokenizer.output.tokenizer,
         tokenizer_config=rules.train_tokenizer.output.tokenizer_config,
@@ -42,6 +44,7 @@ rule tokenizer_metrics:
 
 
 rule tokenizer_table:
+    """Collect every tokenizer's metrics into tokenizers/metrics.csv."""
     input:
         expand(f"{RESULTS}/tokenizers/{{tokenizer}}/metrics.json", tokenizer=TOKENIZERS),
     output:
@@ -59,5 +62,6 @@ rule tokenizer_table:
 
 
 rule tokenizers:
+    """Target: every configured tokenizer with its metrics (tokenizers/, metrics.csv)."""
     input:
         get_tokenizer_output(),

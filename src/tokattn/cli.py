@@ -3,34 +3,73 @@ stores, `tokattn config check FILE...` validates config files."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+
+from tokattn import __version__
+
+COMMANDS = {
+    "view": "build a self-contained attention viewer page (HTML, opens from disk) from one "
+    "or more attention stores; several stores are compared word by word",
+    "store": "inspect an attention store (.h5): `list` its probes, `show` one attention map "
+    "(0-based layer and head, or the mean over heads) with row entropies in nats",
+    "config": "`config check FILE [FILE ...]`: validate config files (merged in order, as "
+    "snakemake's --configfile does) and name the first bad key, line and column",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the top-level parser (`--help`, `--version`, the subcommand and its arguments)."""
+    epilog = "commands:\n" + "\n".join(f"  {name:<6} {text}" for name, text in COMMANDS.items())
+    epilog += (
+        "\n\nexamples:\n"
+        "  tokattn view results/attention/byte/seed0.h5 results/attention/bpe_1k/seed0.h5 "
+        "-o compare.html\n"
+        "  tokattn store list results/attention/byte/seed0.h5\n"
+        "  tokattn store show results/attention/byte/seed0.h5 simple-en-0 1 mean\n\n"
+        "`tokattn COMMAND --help` describes each command's arguments."
+    )
+    p = argparse.ArgumentParser(
+        prog="tokattn",
+        description="Tools around tokattn's attention stores (results/attention/{model}/"
+        "seed{seed}.h5). The pipeline itself runs with snakemake (see README).",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("command", choices=list(COMMANDS), help="view, store or config")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch `tokattn view|store|config ...` to its command; return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    usage = (
-        "usage: tokattn view A.h5 [B.h5 ...] -o out.html [--probe ID] [--tokenizer DIR]\n"
-        "       tokattn store list FILE\n"
-        "       tokattn store show FILE PROBE LAYER HEAD\n"
-        "       tokattn config check FILE [FILE ...]"
-    )
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command == "view":
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error
+        return int(exc.code or 0)
+    if args.command == "view":
         from tokattn.viewer.__main__ import main as view_main
 
-        return view_main(rest, prog="tokattn view")
-    if command == "store":
-        from tokattn.attention_store_cli import main as store_main
+        return _run(view_main, args.args, prog="tokattn view")
+    if args.command == "config":
+        if args.args[:1] != ["check"] or not args.args[1:]:
+            print("usage: tokattn config check FILE [FILE ...]", file=sys.stderr)
+            return 2
+        return _check_config(args.args[1:])
+    from tokattn.attention_store_cli import main as store_main
 
-        return store_main(rest)
-    if command == "config" and rest[:1] == ["check"] and rest[1:]:
-        return _check_config(rest[1:])
-    print(f"tokattn: unknown command {command!r}\n{usage}", file=sys.stderr)
-    return 2
+    return _run(store_main, args.args, prog="tokattn store")
+
+
+def _run(command, argv: list[str], prog: str) -> int:
+    try:
+        return command(argv, prog=prog)
+    except SystemExit as exc:  # the subcommand's --help (0) or usage error (2)
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        raise  # a message (e.g. layer out of range): printed by the interpreter, status 1
 
 
 def _check_config(paths: list[str]) -> int:

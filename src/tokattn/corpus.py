@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tokattn.atomic_files import temp_file_beside
 from tokattn.builtin_text import LICENCES, BuiltinTextMissing, builtin_provenance, iter_builtin
 from tokattn.hf_source import CorpusError, iter_hf_documents
 from tokattn.unicode_script import dominant_script
@@ -80,7 +80,7 @@ class _SplitWriter:
         self.buffered = dict.fromkeys(SPLITS, 0)
         try:
             for split, path in paths.items():
-                fd, tmp = _temp_beside(path)
+                fd, tmp = temp_file_beside(path)
                 os.close(fd)
                 self.tmp_paths[split] = tmp
                 self.writers[split] = pq.ParquetWriter(tmp, SCHEMA, compression="zstd")
@@ -320,18 +320,8 @@ class _CorpusBuilder:
         }
 
 
-def _temp_beside(path: Path) -> tuple[int, Path]:
-    """Create a hidden temp file next to `path`, with the permissions a plain open() gives."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would survive the rename
-    return fd, Path(tmp)
-
-
 def _write_json_atomic(path: Path, payload: dict) -> Path:
-    fd, tmp = _temp_beside(path)
+    fd, tmp = temp_file_beside(path)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(payload, fh, indent=2, ensure_ascii=False, sort_keys=False)
         fh.write("\n")

@@ -10,12 +10,12 @@ temporary sibling and renamed into place, so it is complete or absent.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import torch
 
+from tokattn.atomic_files import publish_dir
 from tokattn.model import ArmSpec, require_finite_weights
 from tokattn.train_log import TrainLog
 
@@ -59,11 +59,4 @@ def export_model(
         shutil.copy2(provenance, tmp / METADATA_FILE)
     log.write_csv(tmp / LOG_NAME)
     (tmp / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    # Some writers create files 0600 (temp file + rename); results are meant to be shared.
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in tmp.iterdir():
-        path.chmod(0o666 & ~umask)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    publish_dir(tmp, out_dir)

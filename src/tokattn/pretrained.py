@@ -16,6 +16,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from tokattn.atomic_files import publish_dir
+
 SUMMARY_NAME = "train_summary.json"
 
 
@@ -60,9 +62,7 @@ def import_pretrained(spec: Mapping, out_dir: str | Path) -> Path:
             "tokattn_version": __version__,
         }
         (tmp / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        publish_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

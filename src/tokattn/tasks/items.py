@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from tokattn.atomic_files import temp_file_beside
 
 SPLITS = ("train", "eval")
 
@@ -113,7 +114,7 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> int:
     """Write rows as JSON lines to `path` via a temp file + rename; return the row count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     n = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -122,7 +123,7 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> int:
                 n += 1
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return n
 
@@ -131,14 +132,14 @@ def write_json_atomic(path: str | Path, obj) -> None:
     """Write `obj` as indented JSON to `path` via a temp file + rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, ensure_ascii=False, indent=2)
             fh.write("\n")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

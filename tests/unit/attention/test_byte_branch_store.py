@@ -146,6 +146,18 @@ def test_analyses_and_cli_run_on_byte_branch_stores(bb_stores, tmp_path, capsys)
     assert len([line for line in shown.splitlines() if "|" in line]) == rec.n_tokens
     with pytest.raises(SystemExit, match="receives no cross-attention"):
         main(["show", str(path), probe, "0", "0", "--cross"])
+    # 'mean': the mean over the cross-attention heads, row by row
+    with AttentionStore(path) as store:
+        full = store.record(probe)
+    i = [int(x) for x in full.cross_layers].index(1)
+    mean = full.cross_attention[i].astype(np.float32).mean(0)  # [token, byte]
+    assert main(["show", str(path), probe, "1", "mean", "--cross"]) == 0
+    shown = capsys.readouterr().out
+    assert f"mean over {full.cross_attention.shape[1]} heads" in shown
+    rows = [line.split(" | ")[1].split() for line in shown.splitlines() if " | " in line]
+    for q, row in enumerate(rows):
+        end = int(full.token_byte_ends[q])
+        np.testing.assert_allclose(np.array(row, float), mean[q, :end], atol=0.006)
 
 
 def test_version_1_plain_stores_are_still_read(stores, tmp_path):
