@@ -30,6 +30,7 @@ from .conftest import (
     snakemake_slurm_env,
     submitted_jobs,
 )
+from .watch import wait_watched
 
 pytestmark = pytest.mark.slurm
 
@@ -60,21 +61,32 @@ class SlurmRun:
 
 
 def run_through_slurm(
-    cluster, workdir: Path, *args: str, limit_s: int = RUN_LIMIT_S, **cmd_kw
+    cluster: SlurmCluster, workdir: Path, *args: str, limit_s: int = RUN_LIMIT_S, **cmd_kw
 ) -> SlurmRun:
-    """Run the workflow through the SLURM profile; output is stdout + stderr."""
+    """Run the workflow through the SLURM profile; output is stdout + stderr.
+
+    Watched (tests/slurm/watch.py): a job that can never start, a node failure or a
+    broken job step stops the run at once, and the test fails with SLURM's reason and
+    logs instead of waiting out `limit_s`.
+    """
     log_path = workdir / f"snakemake-{time.time_ns()}.out"
+    watchdog = cluster.watchdog(workdir)
     t0 = time.monotonic()
     with open(log_path, "w") as log:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             snakemake_slurm_cmd(workdir, *args, limit_s=limit_s, **cmd_kw),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=snakemake_slurm_env(cluster),
-            timeout=limit_s + 120,
-            check=False,
         )
-    return SlurmRun(workdir, log_path.read_text(), time.monotonic() - t0, proc.returncode)
+        returncode, problem = wait_watched(proc, watchdog, limit_s + 60)
+    output = log_path.read_text()
+    if problem:
+        pytest.fail(
+            f"SLURM run stopped: {problem}\n--- snakemake output (tail)\n{output[-4000:]}",
+            pytrace=False,
+        )
+    return SlurmRun(workdir, output, time.monotonic() - t0, returncode)
 
 
 def summary(workdir: Path, configfile: Path, *targets: str) -> pd.DataFrame:
@@ -222,6 +234,7 @@ def test_cancelled_job_is_retried(tiny_run, slurm_cluster: SlurmCluster):
     )
     shutil.rmtree(victim)
     known = {job["id"] for job in slurm_cluster.jobs()}
+    watchdog = slurm_cluster.watchdog(workdir)
     log_path = workdir / "fault-run.out"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -236,6 +249,8 @@ def test_cancelled_job_is_retried(tiny_run, slurm_cluster: SlurmCluster):
         try:
             deadline = time.monotonic() + 600
             while cancelled is None and time.monotonic() < deadline and proc.poll() is None:
+                if problem := watchdog.check():
+                    break
                 running = [
                     j
                     for j in slurm_cluster.jobs()
@@ -245,10 +260,11 @@ def test_cancelled_job_is_retried(tiny_run, slurm_cluster: SlurmCluster):
                     cancelled = running[0]
                     slurm_cluster.run("scancel", cancelled["id"])
                 time.sleep(0.2)
-            returncode = proc.wait(timeout=1000)
+            returncode, problem = wait_watched(proc, watchdog, 960)
         finally:
             if proc.poll() is None:
                 proc.kill()
+    assert not problem, f"SLURM run stopped: {problem}\n{log_path.read_text()[-4000:]}"
     output = log_path.read_text()
     assert cancelled is not None, f"no job of the rerun was seen running:\n{output[-4000:]}"
     assert returncode == 0, f"the run did not recover from scancel:\n{output[-8000:]}"
