@@ -48,6 +48,8 @@ WAIT_S=${TOKATTN_SLURM_WAIT_S:-60}
 log() { echo "start.sh: $*" >&2; }
 cannot_run() {
     log "cannot start a SLURM cluster here: $*"
+    # A state dir made for this call goes again (unless it holds the apt log named above).
+    [[ -n ${MADE_DIR:-} && ! -e $STATE_DIR/apt.log ]] && rm -rf "$STATE_DIR"
     exit 3
 }
 clash() {
@@ -60,6 +62,7 @@ if [[ -n ${1:-} ]]; then
     STATE_DIR=$(cd "$1" && pwd)
 else
     STATE_DIR=$(mktemp -d /tmp/tokattn-slurm.XXXXXX)
+    MADE_DIR=1
 fi
 CONF="$STATE_DIR/slurm.conf"
 PIDS="$STATE_DIR/pids"

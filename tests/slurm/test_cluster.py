@@ -3,13 +3,22 @@ and a run that cannot finish stops at once with SLURM's reason (tests/slurm/watc
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import PARTITIONS, SlurmCluster, exported, start_cluster, stop_cluster
+from .conftest import (
+    PARTITIONS,
+    SlurmCluster,
+    exported,
+    start_cluster,
+    stop_cluster,
+    unavailable,
+)
 from .watch import (
     Watchdog,
     broken_step,
@@ -167,3 +176,34 @@ def test_a_job_that_can_never_start_stops_the_run_with_the_reason(
     assert returncode is not None and problem, problem
     assert f"job {job_id} can never start" in problem and "Reason=PartitionConfig" in problem
     assert "partition small" in problem and "slurmctld.log" in problem, problem
+
+
+# --- where no cluster can run --------------------------------------------------------
+
+
+def test_without_root_start_sh_says_why_at_once(tmp_path):
+    """A user without root gets exit 3 and the reason within seconds, nothing left behind."""
+    cmd = ["bash", str(Path(__file__).parent / "start.sh")]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("needs setpriv to drop root")
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    before = set(Path("/tmp").glob("tokattn-slurm.*"))
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot start a SLURM cluster here: needs root" in proc.stderr, proc.stderr
+    assert not proc.stdout.strip()
+    assert time.monotonic() - t0 < 30
+    assert set(Path("/tmp").glob("tokattn-slurm.*")) <= before
+
+
+def test_no_cluster_is_a_skip_for_users_and_a_failure_where_required(monkeypatch):
+    monkeypatch.delenv("TOKATTN_REQUIRE_SLURM", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs root"):
+        unavailable("no test SLURM cluster: needs root")
+    monkeypatch.setenv("TOKATTN_REQUIRE_SLURM", "1")
+    with pytest.raises(
+        pytest.fail.Exception, match="TOKATTN_REQUIRE_SLURM is set but .*needs root"
+    ):
+        unavailable("no test SLURM cluster: needs root")
