@@ -60,6 +60,11 @@ def test_pending_reasons_that_never_clear_are_reported_at_once():
     assert job_problem(job, 0.0, seen, 600) is None
     assert job_problem(job, 599.0, seen, 600) is None
     assert "PENDING for 601 s" in job_problem(job, 601.0, seen, 600)
+    # While other jobs run (now=None), waiting for their CPUs is not timed at all...
+    assert job_problem(job, None, {}, 600) is None
+    # ...but a reason that never clears is reported all the same.
+    job["Reason"] = "PartitionConfig"
+    assert "can never start" in job_problem(job, None, {}, 600)
 
 
 def test_node_failures_requeues_and_broken_steps_are_reported():

@@ -51,3 +51,55 @@ def test_account_and_partitions_from_the_environment(tmp_path):
     assert all(res["slurm_account"] == "proj" for res in jobs), jobs
     # The probe's train_model is a GPU rule (gpu=2): the GPU partition; `all` is not.
     assert {res["slurm_partition"] for res in jobs} == {"gpu", "cpu"}, jobs
+
+
+def _plan_jobs_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plan_jobs", REPO / "tools" / "plan_jobs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["plan_jobs"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_slurm_limits_are_parsed():
+    plan = _plan_jobs_module()
+    assert plan._slurm_minutes("2-00:00:00") == 2880
+    assert plan._slurm_minutes("1:30:00") == 90
+    assert plan._slurm_minutes("30:00") == 30
+    assert plan._slurm_minutes("60") == 60
+    assert plan._slurm_minutes("UNLIMITED") is None
+    assert plan._gres_gpus("gpu:4") == 4
+    assert plan._gres_gpus("gpu:a100:4(S:0-1)") == 4
+    assert plan._gres_gpus("gpu:a100:2,gpu:v100:2") == 4
+    assert plan._gres_gpus("(null)") == 0
+
+
+def test_plan_check_against_a_partition_file(tmp_path, capsys, monkeypatch):
+    """Without a cluster: the plugin's partition file says `small` offers 2 CPUs; the
+    profile's analysis groups of four (4 CPUs) are named as never schedulable, and
+    --fit-groups gives the size that fits."""
+    plan = _plan_jobs_module()
+    parts = tmp_path / "partitions.yaml"
+    parts.write_text(
+        "partitions:\n"
+        "  small: {max_threads: 2, max_mem_mb: 4000, max_runtime: 60}\n"
+        "  big: {max_threads: 64, max_mem_mb: 250000, max_gpu: 4}\n"
+    )
+    (tmp_path / "probe.yaml").write_text("heads: 4\n")
+    args = ["-s", str(HERE / "probe" / "Snakefile"), "--profile", str(REPO / "profiles" / "slurm")]
+    args += ["--configfile", str(tmp_path / "probe.yaml"), "--partitions", str(parts)]
+    monkeypatch.setenv("TOKATTN_SLURM_PARTITION", "small")
+    assert plan.main([*args, "-d", str(tmp_path / "a"), "--check", "analysis"]) == 3
+    err = capsys.readouterr().err
+    assert "group analysis (4 x analyze_heads) asks for 4 CPUs, 2000 MB" in err, err
+    assert "partition small: never schedulable" in err and "4 CPUs > 2" in err, err
+    assert "--group-components analysis=2" in err, err
+    assert plan.main([*args, "-d", str(tmp_path / "b"), "--fit-groups", "analysis"]) == 0
+    assert capsys.readouterr().out.split() == ["--group-components", "analysis=2"]
+    # A job too large even alone: no group size helps.
+    parts.write_text("partitions:\n  small: {max_threads: 2, max_mem_mb: 300}\n")
+    assert plan.main([*args, "-d", str(tmp_path / "c"), "--fit-groups", "analysis"]) == 3
+    err = capsys.readouterr().err
+    assert "fit no partition even alone" in err and "500 MB > 300" in err, err

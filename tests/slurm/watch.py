@@ -12,7 +12,8 @@ and returns a message as soon as the run can no longer succeed:
 - a daemon of the cluster exited;
 - a job's SLURM log shows a broken job step (`srun: error: Unable to confirm allocation`,
   an authentication failure, ...);
-- a job has been PENDING for longer than `pending_limit_s` for any reason.
+- a job has been PENDING for longer than `pending_limit_s` for any reason while no job
+  of the cluster ran.
 
 The message names the job, its state and reason, and carries `scontrol show job`, the
 job's SLURM log and the tails of the slurmctld and slurmd logs.
@@ -67,8 +68,13 @@ def parse_scontrol_jobs(text: str) -> list[dict[str, str]]:
     return [dict(re.findall(r"(\w+)=(\S*)", line)) for line in text.splitlines() if line.strip()]
 
 
-def job_problem(job: dict[str, str], now: float, seen_pending: dict[str, float], limit_s: float):
-    """Why this job (a `scontrol -o show job` dict) keeps its run from finishing, or None."""
+def job_problem(
+    job: dict[str, str], now: float | None, seen_pending: dict[str, float], limit_s: float
+):
+    """Why this job (a `scontrol -o show job` dict) keeps its run from finishing, or None.
+
+    `now` is None while other jobs run: then a job waiting for resources is not timed.
+    """
     job_id, state, reason = job.get("JobId", "?"), job.get("JobState", ""), job.get("Reason", "")
     if state in FAILED_STATES:
         return f"job {job_id} is {state} (reason {reason or 'None'})"
@@ -83,6 +89,8 @@ def job_problem(job: dict[str, str], now: float, seen_pending: dict[str, float],
                 f" (asks for {job.get('TRES') or job.get('ReqTRES', '?')}"
                 f" in partition {job.get('Partition', '?')})"
             )
+        if now is None:  # the cluster is busy: only pending while nothing runs counts
+            return None
         first = seen_pending.setdefault(job_id, now)
         if now - first > limit_s:
             return f"job {job_id} has been PENDING for {now - first:.0f} s (Reason={reason})"
@@ -156,7 +164,12 @@ class Watchdog:
         if down := self.daemons_down():
             return down + self.logs()
         now = time.monotonic()
-        new = [j for j in self.jobs() if j["JobId"] not in self.known]
+        jobs = self.jobs()
+        new = [j for j in jobs if j["JobId"] not in self.known]
+        if any(j.get("JobState") in ("RUNNING", "COMPLETING") for j in jobs):
+            # Waiting for CPUs that running jobs hold is progress, not a hang.
+            self.seen_pending.clear()
+            now = None
         for job in new:
             if why := job_problem(job, now, self.seen_pending, self.pending_limit_s):
                 return why + self.details(job)
