@@ -110,6 +110,13 @@ def check_cluster(cluster: SlurmCluster, origin: str) -> None:
         )
 
 
+def attach_cluster(state_dir: Path) -> SlurmCluster:
+    """The running cluster in `state_dir` (TOKATTN_SLURM_DIR), checked; fails if there is none."""
+    cluster = SlurmCluster(cluster_env(state_dir), state_dir, 0.0, owned=False)
+    check_cluster(cluster, f"TOKATTN_SLURM_DIR={state_dir}")
+    return cluster
+
+
 def start_cluster(state_dir: Path | None = None, **env: str) -> subprocess.CompletedProcess:
     """Run start.sh (a new state dir unless given); its stdout holds the export lines."""
     return subprocess.run(
@@ -152,10 +159,8 @@ def slurm_cluster():
     if sys.platform != "linux":
         unavailable("the test SLURM cluster needs Linux (Debian packages)")
     if named := os.environ.get("TOKATTN_SLURM_DIR"):
-        state_dir = Path(named)
-        cluster = SlurmCluster(cluster_env(state_dir), state_dir, 0.0, owned=False)
-        check_cluster(cluster, f"TOKATTN_SLURM_DIR={named}")
-        print(f"\nusing the test SLURM cluster in {state_dir} (TOKATTN_SLURM_DIR)")
+        cluster = attach_cluster(Path(named))
+        print(f"\nusing the test SLURM cluster in {named} (TOKATTN_SLURM_DIR)")
         yield cluster
         return
     t0 = time.monotonic()

@@ -14,6 +14,7 @@ import pytest
 from .conftest import (
     PARTITIONS,
     SlurmCluster,
+    attach_cluster,
     exported,
     start_cluster,
     stop_cluster,
@@ -159,6 +160,43 @@ def test_two_clusters_side_by_side_each_run_their_own_job_steps(
     finally:
         stop_cluster(second_dir)
     assert not (second_dir / "pids").exists()
+
+
+@pytest.mark.slurm
+def test_a_job_step_that_reaches_a_foreign_cluster_fails_with_its_log(
+    slurm_cluster: SlurmCluster, tmp_path
+):
+    """The hang of a shared machine: a job step talking to another cluster's controller
+    ("srun: error: Unable to confirm allocation"). The watchdog reports it from the job's
+    log at once, with the log, instead of the run waiting out its retries."""
+    proc = start_cluster()
+    env = exported(proc.stdout)
+    other_dir = Path(env.get("TOKATTN_SLURM_DIR", tmp_path / "none"))
+    try:
+        assert proc.returncode == 0, proc.stderr
+        watchdog = Watchdog(slurm_cluster.env, slurm_cluster.state_dir, tmp_path)
+        logs = tmp_path / ".snakemake" / "slurm_logs" / "rule_probe"
+        logs.mkdir(parents=True)
+        step = f"SLURM_CONF={env['SLURM_CONF']} /usr/bin/srun -n1 true; sleep 300"
+        job_id = slurm_cluster.run(
+            "sbatch", "--parsable", "-o", str(logs / "%j.log"), "--wrap", step
+        ).strip()
+        waiter = subprocess.Popen(["sleep", "600"])
+        t0 = time.monotonic()
+        try:
+            returncode, problem = wait_watched(waiter, watchdog, limit_s=120, poll_s=0.5)
+        finally:
+            slurm_cluster.run("scancel", job_id)
+        assert time.monotonic() - t0 < 60 and returncode is not None
+        assert problem and f"job {job_id}: srun: error: Unable to confirm allocation" in problem
+        assert f"--- {logs / f'{job_id}.log'}" in problem and "slurmd.log" in problem, problem
+    finally:
+        stop_cluster(other_dir)
+
+
+def test_a_named_cluster_that_is_not_running_fails_clearly(tmp_path):
+    with pytest.raises(pytest.fail.Exception, match=r"TOKATTN_SLURM_DIR=.*munged .*not running"):
+        attach_cluster(tmp_path)
 
 
 @pytest.mark.slurm
