@@ -15,8 +15,37 @@ if [[ -z $STATE_DIR ]]; then
     exit 2
 fi
 PIDS="$STATE_DIR/pids"
-[[ -d $PIDS ]] || exit 0
 export SLURM_CONF="$STATE_DIR/slurm.conf"
+
+# Job steps that outlived their slurmd (it was killed or crashed, so scancel could not
+# reach them): each slurmstepd of this cluster (its environment names our SLURM_CONF,
+# inherited from our slurmd) and every process under it.
+kill_orphan_steps() {
+    local proc exe stepds=() victims frontier children
+    for proc in /proc/[0-9]*; do
+        exe=$(readlink "$proc/exe" 2>/dev/null) || continue
+        [[ $(basename "$exe") == slurmstepd* ]] || continue
+        tr '\0' '\n' <"$proc/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$SLURM_CONF" || continue
+        stepds+=("${proc#/proc/}")
+    done
+    if ((${#stepds[@]})); then
+        victims=("${stepds[@]}")
+        frontier=("${stepds[@]}")
+        while ((${#frontier[@]})); do
+            # shellcheck disable=SC2207
+            children=($(ps -eo pid=,ppid= | awk -v p=" ${frontier[*]} " 'index(p, " " $2 " ") {print $1}'))
+            victims+=("${children[@]}")
+            frontier=("${children[@]}")
+        done
+        echo "stop.sh: killing ${#stepds[@]} orphaned job step(s): PIDs ${victims[*]}" >&2
+        kill -KILL "${victims[@]}" 2>/dev/null || true
+    fi
+}
+
+[[ -d $PIDS ]] || {
+    kill_orphan_steps
+    exit 0
+}
 
 # Same lock as start.sh (which sets TOKATTN_SLURM_LOCKED when it calls us holding it).
 if [[ -z ${TOKATTN_SLURM_LOCKED:-} ]]; then
@@ -64,4 +93,5 @@ for name in slurmd slurmctld munged; do
     rm -f "$pidfile"
 done
 rmdir "$PIDS" 2>/dev/null || true
+kill_orphan_steps
 echo "stop.sh: stopped the test cluster in $STATE_DIR" >&2

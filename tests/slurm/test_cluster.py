@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -190,6 +191,35 @@ def test_a_job_step_that_reaches_a_foreign_cluster_fails_with_its_log(
         assert time.monotonic() - t0 < 60 and returncode is not None
         assert problem and f"job {job_id}: srun: error: Unable to confirm allocation" in problem
         assert f"--- {logs / f'{job_id}.log'}" in problem and "slurmd.log" in problem, problem
+    finally:
+        stop_cluster(other_dir)
+
+
+@pytest.mark.slurm
+def test_a_node_failure_stops_the_run_with_the_daemon_logs(slurm_cluster, tmp_path):
+    """slurmd dies under a running job (in a second, private cluster): SLURM would mark the
+    node down after SlurmdTimeout and requeue the job; the watchdog stops at once."""
+    proc = start_cluster()
+    env = exported(proc.stdout)
+    other_dir = Path(env.get("TOKATTN_SLURM_DIR", tmp_path / "none"))
+    try:
+        assert proc.returncode == 0, proc.stderr
+        other = SlurmCluster(
+            {k: env[k] for k in ("SLURM_CONF", "TOKATTN_SLURM_DIR", "PATH")}, other_dir, 0.0, True
+        )
+        watchdog = other.watchdog(tmp_path)
+        job_id = other.run("sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 300")
+        deadline = time.monotonic() + 60
+        while other.run("squeue", "-h", "-j", job_id.strip(), "-o", "%T").strip() != "RUNNING":
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.3)
+        os.kill(int((other_dir / "pids" / "slurmd.pid").read_text()), signal.SIGKILL)
+        waiter = subprocess.Popen(["sleep", "600"])
+        t0 = time.monotonic()
+        returncode, problem = wait_watched(waiter, watchdog, limit_s=120, poll_s=0.5)
+        assert time.monotonic() - t0 < 30 and returncode is not None
+        assert problem and "slurmd of the test cluster is not running" in problem, problem
+        assert "slurmd.log (tail)" in problem and "slurmctld.log (tail)" in problem, problem
     finally:
         stop_cluster(other_dir)
 

@@ -51,6 +51,9 @@ NEVER_CLEARS = {
 # States in which a job (or its node) failed for reasons of the cluster, not the rule.
 FAILED_STATES = {"NODE_FAIL", "BOOT_FAIL", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"}
 BAD_NODE_STATES = re.compile(r"down|drain|fail|unk|inval|\*")
+# A node that only stopped answering (`idle*`, `mix*`) may be slow under load: it counts
+# once it has not answered for this long (slurmctld marks it down after SlurmdTimeout).
+NOT_RESPONDING_GRACE_S = 30
 # Job step failures in a job's SLURM log that retries cannot fix (the step cannot reach
 # its allocation, authentication fails, the allocation was revoked).
 BROKEN_STEP = re.compile(
@@ -131,6 +134,7 @@ class Watchdog:
     pending_limit_s: float = 600
     known: set[str] = field(default_factory=set)
     seen_pending: dict[str, float] = field(default_factory=dict)
+    not_responding_since: float | None = None
 
     def __post_init__(self):
         self.known = self.known or {j.get("JobId", "") for j in self.jobs()}
@@ -174,7 +178,13 @@ class Watchdog:
             if why := job_problem(job, now, self.seen_pending, self.pending_limit_s):
                 return why + self.details(job)
         if why := node_problem(self._run("sinfo", "-h", "-N", "-o", "%N|%t|%E")):
-            return why + self.logs()
+            if not re.search(r"is \w+\* ", why) or re.search(r"down|drain|fail", why.split("(")[0]):
+                return why + self.logs()
+            self.not_responding_since = self.not_responding_since or time.monotonic()
+            if time.monotonic() - self.not_responding_since > NOT_RESPONDING_GRACE_S:
+                return why + self.logs()
+        else:
+            self.not_responding_since = None
         for log in (self.workdir / ".snakemake" / "slurm_logs").rglob("*.log"):
             if log.stem not in self.known and (line := broken_step(_tail(log, 200))):
                 job = next((j for j in new if j["JobId"] == log.stem), {"JobId": log.stem})
