@@ -1,10 +1,12 @@
 """The tiny config on a real single-node SLURM cluster, submitted through profiles/slurm.
 
-The session fixture starts the cluster with tests/slurm/start.sh (or reuses the one
-.ci/run started) and the tests check that every output of the run exists and is valid,
+The session fixture starts a private cluster with tests/slurm/start.sh (or uses the one
+TOKATTN_SLURM_DIR names, as .ci/run exports it); every run is watched (watch.py), so a
+job that cannot run fails the test at once with SLURM's reason. The tests check that every output of the run exists and is valid,
 that each job really was a SLURM job (partition, GPUs, log), that a job cancelled with
 `scancel` mid-run is retried to completion, and that a job asking for gpu=N gets one
-node with N GPUs and runs N torchrun processes there.
+node with N GPUs and runs N torchrun processes there; and that analysis group jobs are
+sized to a 2-CPU partition (tools/plan_jobs.py), or refused at once when they do not fit.
 """
 
 from __future__ import annotations
