@@ -439,8 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- group sizes that fit: --group-components {' '.join(fit_args)}")
     if problems:
         print(f"\n{len(problems)} submission(s) can never start:", file=sys.stderr)
-        for line in problems:
-            print(f"- {line}", file=sys.stderr)
+        for line in dict.fromkeys(problems):  # one line per kind, with its count
+            count = problems.count(line)
+            print(f"- {line}{f' ({count} such jobs)' if count > 1 else ''}", file=sys.stderr)
         if fit_args:
             print(f"Group jobs fit with: --group-components {' '.join(fit_args)}", file=sys.stderr)
         return EXIT_UNSCHEDULABLE

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .watch import Watchdog
+from .watch import Watchdog, daemons_down
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -94,8 +94,7 @@ def cluster_env(state_dir: Path) -> dict[str, str]:
 
 def check_cluster(cluster: SlurmCluster, origin: str) -> None:
     """Fail unless the cluster answers and defines every partition the tests submit to."""
-    watch = Watchdog(cluster.env, cluster.state_dir, cluster.state_dir)
-    if down := watch.daemons_down():
+    if down := daemons_down(cluster.state_dir):
         pytest.fail(f"{origin}: {down}", pytrace=False)
     try:
         parts = cluster.partitions()

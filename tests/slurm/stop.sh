@@ -69,6 +69,8 @@ if [[ -f $PIDS/slurmctld.pid ]] && is_ours slurmctld "$(cat "$PIDS/slurmctld.pid
         # shellcheck disable=SC2086
         timeout 10 /usr/bin/scancel $jobs 2>/dev/null || true
         for _ in $(seq 50); do
+            # Without a slurmd the steps cannot end this way (killed below instead).
+            [[ -f $PIDS/slurmd.pid ]] && is_ours slurmd "$(cat "$PIDS/slurmd.pid")" || break
             [[ -z $(timeout 5 /usr/bin/squeue -h -t RUNNING,COMPLETING -o %i 2>/dev/null) ]] && break
             sleep 0.2
         done

@@ -117,6 +117,19 @@ def broken_step(text: str) -> str | None:
     return None
 
 
+def daemons_down(state_dir: Path) -> str | None:
+    """Which daemon start.sh recorded in `state_dir`/pids no longer runs, or None."""
+    for name in ("munged", "slurmctld", "slurmd"):
+        pidfile = state_dir / "pids" / f"{name}.pid"
+        try:
+            exe = os.readlink(f"/proc/{pidfile.read_text().strip()}/exe")
+        except OSError:
+            return f"{name} of the test cluster is not running ({pidfile})"
+        if not Path(exe).name.startswith(name):
+            return f"{name} of the test cluster is not running ({pidfile})"
+    return None
+
+
 def _tail(path: Path, lines: int = 25) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -153,15 +166,7 @@ class Watchdog:
         return [j for j in parse_scontrol_jobs(text) if "JobId" in j]
 
     def daemons_down(self) -> str | None:
-        for name in ("munged", "slurmctld", "slurmd"):
-            pidfile = self.state_dir / "pids" / f"{name}.pid"
-            try:
-                exe = os.readlink(f"/proc/{pidfile.read_text().strip()}/exe")
-            except OSError:
-                return f"{name} of the test cluster is not running ({pidfile})"
-            if not Path(exe).name.startswith(name):
-                return f"{name} of the test cluster is not running ({pidfile})"
-        return None
+        return daemons_down(self.state_dir)
 
     def check(self) -> str | None:
         """A message saying why the run cannot finish, or None while it still can."""
