@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -13,11 +14,25 @@ from pathlib import Path
 
 import pytest
 
+from .watch import Watchdog, daemons_down
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-# One fixed state dir: a cluster started by .ci/run (`tests/slurm/start.sh`) is reused.
-STATE_DIR = Path(os.environ.get("TOKATTN_SLURM_DIR", "/tmp/tokattn-slurm"))
 START_EXIT_CANNOT_RUN = 3
+# Partitions start.sh defines and the tests submit to.
+PARTITIONS = ("cpu", "gpu", "small")
+
+
+def require_slurm() -> bool:
+    """.ci/run sets TOKATTN_REQUIRE_SLURM=1: there a cluster that cannot run fails the tests."""
+    return os.environ.get("TOKATTN_REQUIRE_SLURM", "") not in ("", "0")
+
+
+def unavailable(reason: str):
+    """Skip (a user's machine without root or packages), or fail where SLURM is required."""
+    if require_slurm():
+        pytest.fail(f"TOKATTN_REQUIRE_SLURM is set but {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 @dataclass
@@ -44,7 +59,7 @@ class SlurmCluster:
         return proc.stdout
 
     def jobs(self, run_name: str | None = None) -> list[dict[str, str]]:
-        """Every job slurmctld still remembers (MinJobAge=600 s): id, partition, state, rule."""
+        """Every job slurmctld still remembers (MinJobAge=86400 s): id, partition, state, rule."""
         cmd = ["squeue", "-h", "-t", "all", "-o", "%i|%P|%T|%k|%j"]
         if run_name:
             cmd += ["--name", run_name]
@@ -57,45 +72,120 @@ class SlurmCluster:
         text = self.run("scontrol", "-o", "show", "job", job_id)
         return dict(re.findall(r"(\w+)=(\S*)", text))
 
+    def partitions(self) -> dict[str, dict[str, str]]:
+        """`scontrol show partition`: name -> its settings (MaxCPUsPerNode, Nodes, ...)."""
+        text = self.run("scontrol", "-o", "show", "partition")
+        parts = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in text.splitlines()]
+        return {p["PartitionName"]: p for p in parts if "PartitionName" in p}
+
+    def watchdog(self, workdir: Path, **kw) -> Watchdog:
+        """A watchdog for the jobs submitted from now on (see watch.py)."""
+        return Watchdog(self.env, self.state_dir, workdir, **kw)
+
+
+def cluster_env(state_dir: Path) -> dict[str, str]:
+    """What a client of the cluster in `state_dir` needs: its config, its client wrappers."""
+    return {
+        "SLURM_CONF": str(state_dir / "slurm.conf"),
+        "TOKATTN_SLURM_DIR": str(state_dir),
+        "PATH": f"{state_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def check_cluster(cluster: SlurmCluster, origin: str) -> None:
+    """Fail unless the cluster answers and defines every partition the tests submit to."""
+    if down := daemons_down(cluster.state_dir):
+        pytest.fail(f"{origin}: {down}", pytrace=False)
+    try:
+        parts = cluster.partitions()
+    except (AssertionError, subprocess.TimeoutExpired) as err:
+        pytest.fail(f"{origin}: the cluster does not answer: {err}", pytrace=False)
+    missing = [p for p in PARTITIONS if p not in parts]
+    if missing:
+        pytest.fail(
+            f"{origin}: no partition {', '.join(missing)} (it has {', '.join(parts) or 'none'});"
+            " the tests need those of tests/slurm/start.sh",
+            pytrace=False,
+        )
+
+
+def attach_cluster(state_dir: Path) -> SlurmCluster:
+    """The running cluster in `state_dir` (TOKATTN_SLURM_DIR), checked; fails if there is none."""
+    cluster = SlurmCluster(cluster_env(state_dir), state_dir, 0.0, owned=False)
+    check_cluster(cluster, f"TOKATTN_SLURM_DIR={state_dir}")
+    return cluster
+
+
+def start_cluster(state_dir: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+    """Run start.sh (a new state dir unless given); its stdout holds the export lines."""
+    return subprocess.run(
+        ["bash", str(HERE / "start.sh"), *([str(state_dir)] if state_dir else [])],
+        capture_output=True,
+        text=True,
+        timeout=1500,  # apt-get install is bounded inside (600 s + 300 s + 600 s)
+        check=False,
+        env={**os.environ, **env},
+    )
+
+
+def exported(stdout: str) -> dict[str, str]:
+    """The `export NAME=VALUE` lines start.sh prints (values shell-quoted)."""
+    return {
+        k: shlex.split(v)[0] if v else ""
+        for k, v in re.findall(r"^export (\w+)=(.*)$", stdout, flags=re.M)
+    }
+
+
+def stop_cluster(state_dir: Path, remove: bool = True) -> None:
+    """Stop the cluster in `state_dir` (stop.sh) and delete the directory."""
+    subprocess.run(["bash", str(HERE / "stop.sh"), str(state_dir)], timeout=180, check=False)
+    if remove and not (state_dir / "pids").exists():
+        shutil.rmtree(state_dir, ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """Start the test cluster or join a running one; leave it when the session ends.
+    """The test cluster: the one named by TOKATTN_SLURM_DIR, or a new private one.
 
-    The session holds a lease (its PID) on the cluster: `stop.sh --release` stops it only
-    once no other session (another pytest run beside this one) holds a lease, and never
-    a cluster that .ci/run or a person started without one.
+    With TOKATTN_SLURM_DIR set (.ci/run exports the directory of the cluster it started,
+    as does `eval "$(tests/slurm/start.sh)"`), the tests use that cluster and leave it
+    running; it must answer and have the partitions the tests use, or they fail. Unset,
+    the session starts its own cluster in a new directory on free ports (several
+    sessions and other clusters on the machine do not meet) and stops it at the end.
+    Where no cluster can run (not Linux, not root, no packages and no apt) the tests
+    are skipped saying why, or fail under TOKATTN_REQUIRE_SLURM=1 (.ci/run).
     """
     if sys.platform != "linux":
-        pytest.skip("the test SLURM cluster needs Linux (Debian packages)")
-    lease = str(os.getpid())
+        unavailable("the test SLURM cluster needs Linux (Debian packages)")
+    if named := os.environ.get("TOKATTN_SLURM_DIR"):
+        cluster = attach_cluster(Path(named))
+        print(f"\nusing the test SLURM cluster in {named} (TOKATTN_SLURM_DIR)")
+        yield cluster
+        return
     t0 = time.monotonic()
-    proc = subprocess.run(
-        ["bash", str(HERE / "start.sh"), str(STATE_DIR)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "TOKATTN_SLURM_LEASE": lease},
-    )
+    proc = start_cluster()
+    env = exported(proc.stdout)
+    state_dir = Path(env["TOKATTN_SLURM_DIR"]) if "TOKATTN_SLURM_DIR" in env else None
     if proc.returncode == START_EXIT_CANNOT_RUN:
-        pytest.skip(f"no test SLURM cluster: {proc.stderr.strip().splitlines()[-1]}")
-    if proc.returncode != 0:
-        pytest.fail(f"tests/slurm/start.sh failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    env = dict(re.findall(r"^export (\w+)=(.*)$", proc.stdout, flags=re.M))
+        lines = proc.stderr.strip().splitlines() or ["start.sh gave no reason"]
+        unavailable(f"no test SLURM cluster: {lines[-1]}")
+    if proc.returncode != 0 or state_dir is None:
+        pytest.fail(
+            f"tests/slurm/start.sh failed ({proc.returncode}):\n{proc.stderr[-4000:]}",
+            pytrace=False,
+        )
     cluster = SlurmCluster(
-        env={k: v for k, v in env.items() if k != "TOKATTN_SLURM_STARTED"},
-        state_dir=STATE_DIR,
+        env={k: v for k, v in env.items() if k in ("SLURM_CONF", "TOKATTN_SLURM_DIR", "PATH")},
+        state_dir=state_dir,
         start_s=time.monotonic() - t0,
-        owned=env.get("TOKATTN_SLURM_STARTED") == "1",
+        owned=True,
     )
-    print(f"\ntest SLURM cluster ready in {cluster.start_s:.1f} s ({proc.stderr.strip()})")
-    yield cluster
-    subprocess.run(
-        ["bash", str(HERE / "stop.sh"), "--release", lease, str(STATE_DIR)],
-        timeout=700,
-        check=False,
-    )
+    try:
+        check_cluster(cluster, f"the cluster start.sh started in {state_dir}")
+        print(f"\ntest SLURM cluster ready in {cluster.start_s:.1f} s ({proc.stderr.strip()})")
+        yield cluster
+    finally:
+        stop_cluster(state_dir)
 
 
 def snakemake_slurm_cmd(

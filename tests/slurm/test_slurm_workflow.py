@@ -1,10 +1,12 @@
 """The tiny config on a real single-node SLURM cluster, submitted through profiles/slurm.
 
-The session fixture starts the cluster with tests/slurm/start.sh (or reuses the one
-.ci/run started) and the tests check that every output of the run exists and is valid,
+The session fixture starts a private cluster with tests/slurm/start.sh (or uses the one
+TOKATTN_SLURM_DIR names, as .ci/run exports it); every run is watched (watch.py), so a
+job that cannot run fails the test at once with SLURM's reason. The tests check that every output of the run exists and is valid,
 that each job really was a SLURM job (partition, GPUs, log), that a job cancelled with
 `scancel` mid-run is retried to completion, and that a job asking for gpu=N gets one
-node with N GPUs and runs N torchrun processes there.
+node with N GPUs and runs N torchrun processes there; and that analysis group jobs are
+sized to a 2-CPU partition (tools/plan_jobs.py), or refused at once when they do not fit.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .conftest import (
     snakemake_slurm_env,
     submitted_jobs,
 )
+from .watch import wait_watched
 
 pytestmark = pytest.mark.slurm
 
@@ -57,24 +60,43 @@ class SlurmRun:
     output: str
     seconds: float
     returncode: int
+    problem: str | None = None
 
 
 def run_through_slurm(
-    cluster, workdir: Path, *args: str, limit_s: int = RUN_LIMIT_S, **cmd_kw
+    cluster: SlurmCluster,
+    workdir: Path,
+    *args: str,
+    limit_s: int = RUN_LIMIT_S,
+    env: dict[str, str] | None = None,
+    expect_problem: bool = False,
+    **cmd_kw,
 ) -> SlurmRun:
-    """Run the workflow through the SLURM profile; output is stdout + stderr."""
+    """Run the workflow through the SLURM profile; output is stdout + stderr.
+
+    Watched (tests/slurm/watch.py): a job that can never start, a node failure or a
+    broken job step stops the run at once, and the test fails with SLURM's reason and
+    logs instead of waiting out `limit_s` (with `expect_problem`, the run returns it).
+    `env` adds to the run's environment (e.g. another TOKATTN_SLURM_PARTITION).
+    """
     log_path = workdir / f"snakemake-{time.time_ns()}.out"
+    watchdog = cluster.watchdog(workdir)
     t0 = time.monotonic()
     with open(log_path, "w") as log:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             snakemake_slurm_cmd(workdir, *args, limit_s=limit_s, **cmd_kw),
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=snakemake_slurm_env(cluster),
-            timeout=limit_s + 120,
-            check=False,
+            env={**snakemake_slurm_env(cluster), **(env or {})},
         )
-    return SlurmRun(workdir, log_path.read_text(), time.monotonic() - t0, proc.returncode)
+        returncode, problem = wait_watched(proc, watchdog, limit_s + 60)
+    output = log_path.read_text()
+    if problem and not expect_problem:
+        pytest.fail(
+            f"SLURM run stopped: {problem}\n--- snakemake output (tail)\n{output[-4000:]}",
+            pytrace=False,
+        )
+    return SlurmRun(workdir, output, time.monotonic() - t0, returncode, problem)
 
 
 def summary(workdir: Path, configfile: Path, *targets: str) -> pd.DataFrame:
@@ -222,6 +244,7 @@ def test_cancelled_job_is_retried(tiny_run, slurm_cluster: SlurmCluster):
     )
     shutil.rmtree(victim)
     known = {job["id"] for job in slurm_cluster.jobs()}
+    watchdog = slurm_cluster.watchdog(workdir)
     log_path = workdir / "fault-run.out"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -236,6 +259,8 @@ def test_cancelled_job_is_retried(tiny_run, slurm_cluster: SlurmCluster):
         try:
             deadline = time.monotonic() + 600
             while cancelled is None and time.monotonic() < deadline and proc.poll() is None:
+                if problem := watchdog.check():
+                    break
                 running = [
                     j
                     for j in slurm_cluster.jobs()
@@ -245,10 +270,11 @@ def test_cancelled_job_is_retried(tiny_run, slurm_cluster: SlurmCluster):
                     cancelled = running[0]
                     slurm_cluster.run("scancel", cancelled["id"])
                 time.sleep(0.2)
-            returncode = proc.wait(timeout=1000)
+            returncode, problem = wait_watched(proc, watchdog, 960)
         finally:
             if proc.poll() is None:
                 proc.kill()
+    assert not problem, f"SLURM run stopped: {problem}\n{log_path.read_text()[-4000:]}"
     output = log_path.read_text()
     assert cancelled is not None, f"no job of the rerun was seen running:\n{output[-4000:]}"
     assert returncode == 0, f"the run did not recover from scancel:\n{output[-8000:]}"
@@ -290,3 +316,80 @@ def test_multi_gpu_job_runs_torchrun_in_one_allocation(slurm_cluster, tmp_path):
     assert seen["SLURM_CPUS_PER_TASK"] == "2", seen
     detail = slurm_cluster.job_detail(seen["SLURM_JOB_ID"])
     assert detail["TresPerJob"].endswith("gpu:2") and detail["NumTasks"] == "1", detail
+
+
+def plan_jobs(cluster: SlurmCluster, tmp_path: Path, *args: str, **env: str):
+    """tools/plan_jobs.py on the probe workflow (target `analysis`), against this cluster."""
+    (tmp_path / "probe.yaml").write_text("heads: 4\n")
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "plan_jobs.py"),
+            "-s",
+            str(HERE / "probe" / "Snakefile"),
+        ]
+        + ["--profile", str(REPO / "profiles" / "slurm"), "-d", str(tmp_path / "plan")]
+        + ["--configfile", str(tmp_path / "probe.yaml"), *args, "analysis"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**snakemake_slurm_env(cluster), **env},
+        check=False,
+    )
+
+
+def test_group_jobs_are_sized_to_fit_a_2_cpu_partition(slurm_cluster, tmp_path):
+    """The profile packs head analyses four to a job (4 CPUs); partition `small` offers 2
+    CPUs per job. plan_jobs --fit-groups reads that from the cluster and halves the
+    groups; the run then completes in two jobs of 2 CPUs each."""
+    small = {"TOKATTN_SLURM_PARTITION": "small"}
+    fit = plan_jobs(slurm_cluster, tmp_path, "--fit-groups", **small)
+    assert fit.returncode == 0, fit.stderr
+    assert fit.stdout.split() == ["--group-components", "analysis=2"], fit.stdout
+    run = run_through_slurm(
+        slurm_cluster,
+        tmp_path,
+        "analysis",
+        *fit.stdout.split(),
+        "--config",
+        "heads=4",
+        limit_s=600,
+        env=small,
+        snakefile=HERE / "probe" / "Snakefile",
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    seen = [(tmp_path / "probe" / "heads" / f"{i}.txt").read_text().split() for i in range(4)]
+    jobs = {job_id for job_id, _ in seen}
+    assert len(jobs) == 2, seen
+    for job_id in jobs:
+        detail = slurm_cluster.job_detail(job_id)
+        assert detail["Partition"] == "small" and detail["JobState"] == "COMPLETED", detail
+        assert detail["NumCPUs"] == "2", detail
+
+
+def test_a_group_job_that_can_never_start_fails_fast_naming_the_reason(slurm_cluster, tmp_path):
+    """Groups of four (4 CPUs) in the 2-CPU partition: plan_jobs --check says so before
+    submitting (exit 3); submitted anyway, the run stops within a minute with SLURM's
+    reason instead of waiting for ever."""
+    small = {"TOKATTN_SLURM_PARTITION": "small"}
+    check = plan_jobs(slurm_cluster, tmp_path, "--check", **small)
+    assert check.returncode == 3, check.stdout + check.stderr
+    assert "group analysis (4 x analyze_heads) asks for 4 CPUs" in check.stderr, check.stderr
+    assert "partition small: never schedulable" in check.stderr, check.stderr
+    assert "4 CPUs > 2" in check.stderr and "--group-components analysis=2" in check.stderr
+    run = run_through_slurm(
+        slurm_cluster,
+        tmp_path,
+        "analysis",
+        "--config",
+        "heads=4",
+        limit_s=600,
+        env=small,
+        expect_problem=True,
+        snakefile=HERE / "probe" / "Snakefile",
+    )
+    assert run.problem, run.output[-4000:]
+    assert "can never start: PENDING with Reason=PartitionConfig" in run.problem, run.problem
+    assert "cpu=4" in run.problem and "partition small" in run.problem, run.problem
+    assert run.seconds < 120, run.seconds
+    assert not slurm_cluster.run("squeue", "-h", "-t", "PENDING,RUNNING", "-o", "%i").strip()
