@@ -154,7 +154,7 @@ def test_version_1_plain_stores_are_still_read(stores, tmp_path):
     with h5py.File(path, "a") as f:
         f.attrs["schema_version"] = 1
     with AttentionStore(path) as old, AttentionStore(stores["llama"]) as new:
-        assert new.attrs["schema_version"] == 2 and old.attrs["schema_version"] == 1
+        assert new.attrs["schema_version"] == 3 and old.attrs["schema_version"] == 1
         a, b = old.record(old.probe_ids[0]), new.record(new.probe_ids[0])
         np.testing.assert_array_equal(a.attention, b.attention)
         assert not a.has_cross_attention and a.cross_attention is None and a.byte_ids is None
