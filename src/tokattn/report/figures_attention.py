@@ -11,11 +11,14 @@ from matplotlib.figure import Figure
 from tokattn.report.style import empty_note, model_colors, new_figure
 
 MAX_TICK_LABELS = 40  # beyond this many tokens, labels would overlap: leave them off
-# (column of heads.parquet, axis label); means over the probe set's query positions.
+# (column of heads.parquet, axis label). Only tokenizer-independent statistics: the word
+# frame (means over query words of the word-projected maps) and the additive share of
+# the layer's output, so the boxes of different tokenizers are comparable.
 HEAD_STAT_PANELS = (
-    ("entropy_norm", "entropy / log(visible keys)"),
-    ("distance_bytes", "mean attention distance (bytes)"),
-    ("contribution_share", "contribution share of the layer"),
+    ("entropy_norm_word", "word-map entropy / log(visible words)"),
+    ("distance_words", "mean attention distance (words, text keys)"),
+    ("word_projected_mass", "attention mass on the text (1 − BOS)"),
+    ("contribution_additive", "additive share ⟨c_h, o⟩/‖o‖² of the layer"),
 )
 
 
@@ -53,11 +56,19 @@ def head_grid_figure(maps: np.ndarray, labels: Sequence[str] | None, title: str)
     return fig
 
 
-def word_maps_figure(maps: Mapping[str, np.ndarray], words: Sequence[str], title: str) -> Figure:
+def word_maps_figure(
+    maps: Mapping[str, np.ndarray],
+    words: Sequence[str],
+    title: str,
+    masses: Mapping[str, np.ndarray | None] | None = None,
+) -> Figure:
     """Return head-mean word maps, one row per layer and one column per model.
 
     `maps`: model → [layer, head, word, word]; deeper models get more rows (empty below).
+    `masses`: model → projected mass [layer, head, word]; each panel's title then gives
+    the mean attention mass its rows kept (the rest went to BOS and was dropped).
     """
+    masses = masses or {}
     models = list(maps)
     n_rows = max((m.shape[0] for m in maps.values()), default=1)
     size = 2.6 if len(words) <= MAX_TICK_LABELS else 2.0
@@ -74,7 +85,9 @@ def word_maps_figure(maps: Mapping[str, np.ndarray], words: Sequence[str], title
                 continue
             ax.imshow(mean[row], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
             _label_axes(ax, words if col == 0 else None, len(words))
-            ax.set_title(f"{model} L{row}", fontsize="small")
+            mass = masses.get(model)
+            kept = f" (text mass {float(mass[row].mean()):.2f})" if mass is not None else ""
+            ax.set_title(f"{model} L{row}{kept}", fontsize="small")
     fig.suptitle(f"{title} — projected onto words, mean over heads")
     return fig
 
