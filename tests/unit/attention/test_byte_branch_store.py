@@ -130,7 +130,7 @@ def test_analyses_and_cli_run_on_byte_branch_stores(bb_stores, tmp_path, capsys)
     heads = analyze_store(
         path, out / "heads.parquet", out / "word_maps.h5", out / "corr.parquet", max_samples=500
     )
-    assert len(heads) == 2 * 4 and heads["entropy_norm"].between(0, 1 + 1e-6).all()
+    assert len(heads) == 2 * 4 and heads["entropy_norm_per_token"].between(0, 1 + 1e-6).all()
     with WordMaps(out / "word_maps.h5") as wm:
         assert wm.attrs["model"] == "bb_cw8"
     with AttentionStore(path) as store:
