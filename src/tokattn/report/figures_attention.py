@@ -20,6 +20,9 @@ HEAD_STAT_PANELS = (
     ("word_projected_mass", "attention mass on the text (1 − BOS)"),
     ("contribution_additive", "additive share ⟨c_h, o⟩/‖o‖² of the layer"),
 )
+# Drawn when heads.parquet has it: targets are found in bytes, but how many queries are
+# scored depends on the tokenizer, so each model's tick says how many (per seed).
+INDUCTION_PANEL = ("induction_score", "induction score")
 
 
 def span_labels(text: str, byte_spans: np.ndarray) -> list[str]:
@@ -92,12 +95,25 @@ def word_maps_figure(
     return fig
 
 
+def induction_label(heads: pd.DataFrame, model: str) -> str:
+    """Return `model` with its number of induction queries per seed (n=a or n=a–b)."""
+    rows = heads[heads["model"] == model]
+    if "induction_n_queries" not in rows:
+        return model
+    counts = rows.groupby("seed")["induction_n_queries"].first()
+    low, high = int(counts.min()), int(counts.max())
+    return f"{model}\nn={low}" if low == high else f"{model}\nn={low}–{high}"
+
+
 def head_stats_figure(heads: pd.DataFrame) -> Figure:
     """Return per statistic a box per model of its per-head values (all layers and seeds)."""
     models = list(dict.fromkeys(heads["model"])) if len(heads) else []
     colors = model_colors(models)
-    fig, axes = new_figure(1, len(HEAD_STAT_PANELS), width=3.6, height=3.2)
-    for ax, (column, label) in zip(axes[0], HEAD_STAT_PANELS, strict=True):
+    panels = list(HEAD_STAT_PANELS)
+    if INDUCTION_PANEL[0] in heads and heads[INDUCTION_PANEL[0]].notna().any():
+        panels.append(INDUCTION_PANEL)
+    fig, axes = new_figure(1, len(panels), width=3.6, height=3.2)
+    for ax, (column, label) in zip(axes[0], panels, strict=True):
         values = [heads.loc[heads["model"] == m, column].dropna().to_numpy() for m in models]
         if not models:
             empty_note(ax, "no heads")
@@ -105,7 +121,10 @@ def head_stats_figure(heads: pd.DataFrame) -> Figure:
         boxes = ax.boxplot(values, patch_artist=True, widths=0.6)
         for patch, model in zip(boxes["boxes"], models, strict=True):
             patch.set_facecolor(colors[model])
-        ax.set_xticks(range(1, len(models) + 1), models, rotation=30)
+        ticks = (
+            [induction_label(heads, m) for m in models] if column == "induction_score" else models
+        )
+        ax.set_xticks(range(1, len(models) + 1), ticks, rotation=30)
         ax.set_ylabel(label, fontsize="small")
     fig.suptitle("Per-head statistics (one value per layer × head × seed)")
     return fig

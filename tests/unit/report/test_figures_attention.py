@@ -54,7 +54,10 @@ def test_word_maps_side_by_side_across_models_of_different_depth():
 def test_head_stats_one_box_per_model_in_each_panel():
     heads = heads_rows()
     fig = fa.head_stats_figure(heads)
-    assert len(fig.axes) == 4
+    assert len(fig.axes) == 5  # four statistics, then induction with its query counts
+    ticks = [t.get_text() for t in fig.axes[4].get_xticklabels()]
+    assert ticks == [f"{m}\nn=7" for m in MODELS]
+    assert fa.head_stats_figure(heads.drop(columns="induction_score")).axes.__len__() == 4
     # Only tokenizer-independent statistics are plotted.
     assert [c for c, _ in fa.HEAD_STAT_PANELS] == [
         "entropy_norm_word",
@@ -63,7 +66,7 @@ def test_head_stats_one_box_per_model_in_each_panel():
         "contribution_additive",
     ]
     assert "words" in fig.axes[1].get_ylabel()
-    for ax in fig.axes:
+    for ax in fig.axes[:4]:
         assert sum(isinstance(p, PathPatch) for p in ax.patches) == len(MODELS)
         assert [t.get_text() for t in ax.get_xticklabels()] == MODELS
     # The box of a model spans its quartiles (computed independently).
