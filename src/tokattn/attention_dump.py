@@ -190,6 +190,8 @@ def _fill_window(
         )
         out["head_norm"][layer][:, global_q] = stats.norm.cpu().numpy()
         out["head_cosine"][layer][:, global_q] = stats.cosine.cpu().numpy()
+        out["head_additive"][layer][:, global_q] = stats.additive.cpu().numpy()
+        out["bias_additive"][layer][global_q] = stats.bias_additive.cpu().numpy()
         out["attn_out_norm"][layer][global_q] = stats.out_norm.cpu().numpy()
         out["decomposition_error"][layer] = max(out["decomposition_error"][layer], stats.max_error)
         resid = capture.residuals[layer][lq]
@@ -219,6 +221,8 @@ def probe_record(
         "entropy": np.zeros((n_layers, n_heads, n), np.float32),
         "head_norm": np.zeros((n_layers, n_heads, n), np.float32),
         "head_cosine": np.zeros((n_layers, n_heads, n), np.float32),
+        "head_additive": np.zeros((n_layers, n_heads, n), np.float32),
+        "bias_additive": np.zeros((n_layers, n), np.float32),
         "attn_out_norm": np.zeros((n_layers, n), np.float32),
         "decomposition_error": np.zeros(n_layers, np.float32),
         "lens_ids": np.zeros((n_layers, n, vocab_k), np.int32),

@@ -34,10 +34,14 @@ from tokattn.lower_triangle import (  # noqa: F401  (re-exported: part of the st
     unpack_lower,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Version 2 added the optional cross-attention datasets of byte-branch models; a version-1
-# file is a version-2 file without them, so both are read.
-READABLE_VERSIONS = (1, 2)
+# file is a version-2 file without them. Version 3 added `head_additive` and
+# `bias_additive`, measures the head statistics on what enters the residual stream
+# (post-norm and Granite models) and applies each family's logit transform in the lens;
+# a record read from a version 1 or 2 file derives the additive shares from the stored
+# norms and cosines (`AttentionRecord.additive_shares`). All three are read.
+READABLE_VERSIONS = (1, 2, 3)
 PACKING = "lower_triangle_rows"
 COMPRESSIONS = ("blosc2", "zstd", "lzf", "gzip", "none")
 PROBE_GROUP = "probes"
@@ -54,6 +58,8 @@ _PROBE_ARRAYS = (
     "lens_probs",
 )
 _OPTIONAL_ARRAYS = (
+    "head_additive",
+    "bias_additive",
     "iter_lens_ids",
     "iter_lens_probs",
     "byte_ids",
@@ -85,6 +91,7 @@ class AttentionRecord:
     window_start: np.ndarray  # [pos] int32, first key position the query's window saw
     attention: np.ndarray | None  # [layer, head, pos*(pos+1)/2] float16, packed lower triangle
     entropy: np.ndarray  # [layer, head, pos] float32, nats
+    # Contributions are what each head adds to the residual stream (docs/attention-store.md).
     head_norm: np.ndarray  # [layer, head, pos] float32, L2 norm of the head's contribution
     head_cosine: np.ndarray  # [layer, head, pos] float32, cosine to the layer's attention output
     attn_out_norm: np.ndarray  # [layer, pos] float32, L2 norm of the layer's attention output
@@ -92,7 +99,11 @@ class AttentionRecord:
     lens_ids: np.ndarray  # [layer, pos, k] int32, logit-lens top-k after each layer
     lens_probs: np.ndarray  # [layer, pos, k] float32
     iter_lens_ids: np.ndarray | None = None  # [layer, pos, k_iter] int32
-    iter_lens_probs: np.ndarray | None = None  # [layer, pos, k_iter] float32
+    # [layer, pos, k_iter] float32: step j's winner under the j-th re-decoded distribution
+    iter_lens_probs: np.ndarray | None = None
+    # Schema 3 (None when read from older files; see additive_shares()):
+    head_additive: np.ndarray | None = None  # [layer, head, pos] float32, ⟨c_h, o⟩ / ‖o‖²
+    bias_additive: np.ndarray | None = None  # [layer, pos] float32, ⟨b, o⟩ / ‖o‖²
     # Byte-branch models only (None for plain decoders):
     byte_ids: np.ndarray | None = None  # [byte_pos] int16, byte frame: BOS byte 256 first
     token_byte_ends: np.ndarray | None = None  # [pos] int32, exclusive end of each token's bytes
@@ -112,6 +123,23 @@ class AttentionRecord:
     @property
     def n_heads(self) -> int:
         return int(self.entropy.shape[1])
+
+    def additive_shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return (heads [layer, head, pos], bias [layer, pos]): ⟨c_h, o⟩/‖o‖² and ⟨b, o⟩/‖o‖².
+
+        They sum to 1 over heads and bias. Files older than schema 3 do not store them:
+        the heads' shares are then ‖c_h‖ cos(c_h, o) / ‖o‖ and the bias takes the rest.
+        """
+        if self.head_additive is not None and self.bias_additive is not None:
+            return self.head_additive, self.bias_additive
+        out_norm = self.attn_out_norm[:, None, :].astype(np.float64)
+        heads = np.divide(
+            self.head_norm * self.head_cosine.astype(np.float64),
+            out_norm,
+            out=np.zeros(self.head_norm.shape),
+            where=out_norm > 0,
+        )
+        return heads.astype(np.float32), (1.0 - heads.sum(1)).astype(np.float32)
 
     def attention_map(self, layer: int, head: int) -> np.ndarray:
         """Return one dense map [query, key] as float32."""

@@ -6,9 +6,25 @@ A layer's attention output is ``o = W_O z + b`` with ``z`` the concatenated head
 never zeroed or re-run. ``z`` and ``o`` are read with hooks on the output projection,
 the residual stream with hooks on the decoder layers.
 
-Supported families (`family_of`): GPT-2 (fused ``c_attn``, ``Conv1D`` ``c_proj`` with
-bias) and Llama-style decoders (``q/k/v/o_proj``, grouped-query attention: the output
-projection still sees one ``d_head`` slice per *query* head, so the split is the same).
+Supported families (`family_of`, by ``model_type``, listed in `FAMILIES`): GPT-2 (fused
+``c_attn``, ``Conv1D`` ``c_proj`` with bias) and Llama-style decoders (``q/k/v/o_proj``,
+grouped-query attention: the output projection still sees one ``d_head`` slice per
+*query* head, so the split is the same). Any other ``model_type`` is refused with an error
+naming it, even when its modules look like Llama's: a family may transform its logits or
+its residual updates in ways a layout check cannot see.
+
+What is decomposed is what the attention adds to the residual stream (`residual_entry`):
+
+- pre-norm families: ``o`` itself;
+- Granite: ``residual_multiplier · o``;
+- post-norm families (OLMo2, Gemma2: ``h + norm(o)``): ``norm`` is an RMSNorm, linear in
+  ``o`` once its per-position scale ``s = 1/sqrt(mean(o²) + eps)`` is fixed, so each head
+  adds ``g ⊙ c_h · s`` and the bias ``g ⊙ b · s``, which sum to ``norm(o)`` exactly.
+
+The logit lens applies the family's own logit transform (`Architecture.logits`): Granite
+divides by ``logits_scaling``, Gemma2 soft-caps with ``final_logit_softcapping``, so the
+last layer's lens is the model's own next-token distribution.
+
 A byte-branch model's main decoder is such a Llama decoder: its cross-attention is added
 to the residual stream at a layer's input, so the decomposition of the layer's own
 self-attention output is unchanged and the residual read after the layer (logit lens)
@@ -22,9 +38,24 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-LLAMA_LIKE = frozenset(
-    {"llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "smollm3", "granite", "phi3"}
-)
+# model_type -> layout family. Pre-norm Llama-layout decoders whose logits are
+# lm_head(norm(h)) and whose attention adds o to the residual, plus the three families
+# with their own transforms (handled in `architecture`). Nothing else is accepted.
+FAMILIES = {
+    "gpt2": "gpt2",
+    "llama": "llama",
+    "mistral": "llama",
+    "qwen2": "llama",
+    "qwen3": "llama",
+    "olmo": "llama",
+    "smollm3": "llama",
+    "phi3": "llama",
+    "tokattn_byte_branch": "llama",
+    "granite": "llama",  # logits / logits_scaling; residual += residual_multiplier · o
+    "olmo2": "llama",  # post-norm: residual += norm(o)
+    "gemma2": "llama",  # post-norm, and logits soft-capped by final_logit_softcapping
+}
+POST_NORM = frozenset({"olmo2", "gemma2"})
 
 
 @dataclass
@@ -36,6 +67,8 @@ class LayerHandles:
     n_heads: int
     head_dim: int
     transposed: bool  # GPT-2 Conv1D stores the weight as [in, out]
+    residual_scale: float = 1.0  # Granite: residual_multiplier
+    post_norm: nn.Module | None = None  # OLMo2/Gemma2: the RMSNorm applied to o
 
 
 @dataclass
@@ -49,28 +82,32 @@ class Architecture:
     n_heads: int
     n_kv_heads: int
     d_model: int
+    model_type: str = ""
+    logit_divisor: float = 1.0  # Granite: logits_scaling
+    logit_softcap: float | None = None  # Gemma2: final_logit_softcapping
+
+    def logits(self, normed: torch.Tensor) -> torch.Tensor:
+        """Return the model's logits (float32) for final-normed residuals [..., d_model]."""
+        return self.transform_logits(self.lm_head(normed).float())
+
+    def transform_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Apply the family's own transform to lm_head outputs (scaling, soft-capping)."""
+        if self.logit_divisor != 1.0:
+            logits = logits / self.logit_divisor
+        if self.logit_softcap is not None:
+            logits = torch.tanh(logits / self.logit_softcap) * self.logit_softcap
+        return logits
 
 
 def family_of(model: nn.Module) -> str:
-    """Return 'gpt2' or 'llama' for a supported model; raise NotImplementedError otherwise."""
+    """Return 'gpt2' or 'llama' for a supported model_type; raise NotImplementedError otherwise."""
     model_type = getattr(model.config, "model_type", "")
-    if model_type == "gpt2":
-        return "gpt2"
-    if model_type in LLAMA_LIKE or _has_llama_layout(model):
-        return "llama"
+    if model_type in FAMILIES:
+        return FAMILIES[model_type]
     raise NotImplementedError(
-        f"head decomposition supports the GPT-2 and Llama families; got model_type {model_type!r}"
-    )
-
-
-def _has_llama_layout(model: nn.Module) -> bool:
-    inner = getattr(model, "model", None)
-    layers = getattr(inner, "layers", None)
-    return (
-        bool(layers)
-        and hasattr(layers[0], "self_attn")
-        and hasattr(layers[0].self_attn, "o_proj")
-        and hasattr(inner, "norm")
+        f"model_type {model_type!r} ({type(model).__name__}) is not supported by the head "
+        "decomposition and logit lens (its logit or residual transforms are unknown); "
+        f"supported: {', '.join(sorted(FAMILIES))} (GPT-2 and Llama families)"
     )
 
 
@@ -85,16 +122,37 @@ def architecture(model: nn.Module) -> Architecture:
             for block in model.transformer.h
         ]
         return Architecture(
-            family, layers, model.transformer.ln_f, model.lm_head, n_heads, n_heads, cfg.n_embd
+            family,
+            layers,
+            model.transformer.ln_f,
+            model.lm_head,
+            n_heads,
+            n_heads,
+            cfg.n_embd,
+            model_type="gpt2",
         )
+    model_type = cfg.model_type
     n_heads = cfg.num_attention_heads
     n_kv = getattr(cfg, "num_key_value_heads", None) or n_heads
+    residual_scale = float(cfg.residual_multiplier) if model_type == "granite" else 1.0
     layers = []
     for block in model.model.layers:
         o_proj = block.self_attn.o_proj
-        layers.append(LayerHandles(block, o_proj, n_heads, o_proj.in_features // n_heads, False))
+        post = block.post_attention_layernorm if model_type in POST_NORM else None
+        head_dim = o_proj.in_features // n_heads
+        layers.append(LayerHandles(block, o_proj, n_heads, head_dim, False, residual_scale, post))
+    softcap = getattr(cfg, "final_logit_softcapping", None) if model_type == "gemma2" else None
     return Architecture(
-        family, layers, model.model.norm, model.lm_head, n_heads, n_kv, cfg.hidden_size
+        family,
+        layers,
+        model.model.norm,
+        model.lm_head,
+        n_heads,
+        n_kv,
+        cfg.hidden_size,
+        model_type=model_type,
+        logit_divisor=float(cfg.logits_scaling) if model_type == "granite" else 1.0,
+        logit_softcap=float(softcap) if softcap else None,
     )
 
 
@@ -177,30 +235,76 @@ def out_proj_bias(layer: LayerHandles) -> torch.Tensor | None:
     return getattr(layer.out_proj, "bias", None)
 
 
+def _rms_gain_eps(norm: nn.Module) -> tuple[torch.Tensor, float]:
+    """Return (gain [d_model], eps) of an RMSNorm: OLMo2's weight, Gemma2's 1 + weight."""
+    eps = getattr(norm, "variance_epsilon", None)
+    if eps is None:
+        eps = getattr(norm, "eps", None)
+    weight = getattr(norm, "weight", None)
+    if eps is None or weight is None:
+        raise NotImplementedError(f"post-attention norm {type(norm).__name__} is not an RMSNorm")
+    gain = weight.float()
+    if type(norm).__name__.startswith("Gemma"):  # Gemma norms scale by (1 + weight)
+        gain = 1.0 + gain
+    return gain, float(eps)
+
+
+@torch.no_grad()
+def residual_entry(
+    layer: LayerHandles, contrib: torch.Tensor, bias: torch.Tensor | None, attn_output: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Return (heads [head, pos, d], bias [pos, d] or None, total [pos, d]) as added to the residual.
+
+    Pre-norm: c_h, b, o (times Granite's residual_multiplier). Post-norm (OLMo2, Gemma2):
+    the RMSNorm with its per-position scale s(o) frozen, g ⊙ c_h · s, g ⊙ b · s and norm(o).
+    """
+    out = attn_output.float()
+    bias_pos = None if bias is None else bias.float().expand_as(out)
+    if layer.post_norm is not None:
+        gain, eps = _rms_gain_eps(layer.post_norm)
+        scale = torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + eps)  # [pos, 1]
+        contrib = contrib * scale * gain
+        bias_pos = None if bias_pos is None else bias_pos * scale * gain
+        out = out * scale * gain
+    if layer.residual_scale != 1.0:
+        contrib = contrib * layer.residual_scale
+        bias_pos = None if bias_pos is None else bias_pos * layer.residual_scale
+        out = out * layer.residual_scale
+    return contrib, bias_pos, out
+
+
 @dataclass
 class HeadStats:
-    """Per-head contribution statistics of one layer."""
+    """Per-head contribution statistics of one layer (what enters the residual stream)."""
 
-    norm: torch.Tensor  # [head, pos]
-    cosine: torch.Tensor  # [head, pos]
-    out_norm: torch.Tensor  # [pos]
-    max_error: float  # max |Σ heads + bias − attention output|
+    norm: torch.Tensor  # [head, pos] ‖c_h‖
+    cosine: torch.Tensor  # [head, pos] cos(c_h, o)
+    additive: torch.Tensor  # [head, pos] ⟨c_h, o⟩ / ‖o‖²
+    bias_additive: torch.Tensor  # [pos] ⟨b, o⟩ / ‖o‖² (0 without a bias)
+    out_norm: torch.Tensor  # [pos] ‖o‖
+    max_error: float  # max |Σ heads + bias − o|
 
 
 @torch.no_grad()
 def head_stats(
     layer: LayerHandles, head_input: torch.Tensor, attn_output: torch.Tensor
 ) -> HeadStats:
-    """Return norms, cosines to the layer output and the decomposition error of one layer."""
-    contrib = head_contributions(layer, head_input).float()  # [head, pos, d_model]
-    total = contrib.sum(0)
-    bias = out_proj_bias(layer)
-    if bias is not None:
-        total = total + bias.float()
-    out = attn_output.float()
+    """Return norms, cosines, additive shares and the decomposition error of one layer.
+
+    Everything is measured on what enters the residual stream (`residual_entry`).
+    """
+    raw = head_contributions(layer, head_input).float()  # [head, pos, d_model]
+    contrib, bias, out = residual_entry(layer, raw, out_proj_bias(layer), attn_output)
+    total = contrib.sum(0) if bias is None else contrib.sum(0) + bias
     error = (total - out).abs().max().item() if out.numel() else 0.0
     cosine = torch.nn.functional.cosine_similarity(contrib, out[None], dim=-1, eps=1e-12)
-    return HeadStats(contrib.norm(dim=-1), cosine, out.norm(dim=-1), error)
+    out_sq = out.pow(2).sum(-1)  # [pos]
+    safe = out_sq.clamp_min(1e-30)
+    additive = (contrib * out[None]).sum(-1) / safe  # [head, pos]
+    bias_additive = (
+        torch.zeros_like(out_sq) if bias is None else (bias * out).sum(-1) / safe
+    )  # [pos]
+    return HeadStats(contrib.norm(dim=-1), cosine, additive, bias_additive, out.norm(dim=-1), error)
 
 
 def attention_entropy(attn: torch.Tensor) -> torch.Tensor:
@@ -213,8 +317,12 @@ def attention_entropy(attn: torch.Tensor) -> torch.Tensor:
 def logit_lens(
     arch: Architecture, residual: torch.Tensor, k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return top-k (ids, probs) [pos, k] of lm_head(final_norm(residual)) for one layer."""
-    logits = arch.lm_head(arch.final_norm(residual)).float()
+    """Return top-k (ids, probs) [pos, k] of the model's logits for one layer's residual.
+
+    The logits are the family's own: lm_head(final_norm(residual)), then Granite's
+    scaling or Gemma2's soft-capping (`Architecture.logits`).
+    """
+    logits = arch.logits(arch.final_norm(residual))
     probs = torch.softmax(logits, dim=-1)
     top = probs.topk(min(k, probs.shape[-1]), dim=-1)
     return top.indices, top.values
@@ -227,7 +335,9 @@ def iterative_logit_lens(
     """Return k (ids, probs) [pos, k]: decode, remove the winner's unembedding direction, repeat.
 
     The projection acts on the normalised residual, the input of the (linear) LM head,
-    so removing direction u changes the logits exactly by its component along u.
+    so removing direction u changes the raw logits exactly by its component along u; the
+    family's logit transform is applied after. Step j's probability is the winner's
+    probability under the j-th re-decoded distribution, not under the original one.
     """
     hidden = arch.final_norm(residual).float()  # [pos, d_model]
     w_u = arch.lm_head.weight.float()  # [vocab, d_model]
@@ -237,7 +347,7 @@ def iterative_logit_lens(
         logits = hidden @ w_u.T
         if bias is not None:
             logits = logits + bias.float()
-        p = torch.softmax(logits, dim=-1)
+        p = torch.softmax(arch.transform_logits(logits), dim=-1)
         best = p.argmax(-1)  # [pos]
         ids.append(best)
         probs.append(p.gather(-1, best[:, None])[:, 0])
@@ -258,7 +368,19 @@ def model_summary(arch: Architecture, model: nn.Module) -> dict:
         "head_dim": arch.layers[0].head_dim if arch.layers else 0,
         "d_model": arch.d_model,
         "vocab_size": int(arch.lm_head.weight.shape[0]),
+        "logit_divisor": arch.logit_divisor,
+        "logit_softcap": -1.0 if arch.logit_softcap is None else arch.logit_softcap,
+        "residual_entry": _residual_entry_name(arch),
     }
+
+
+def _residual_entry_name(arch: Architecture) -> str:
+    layer = arch.layers[0] if arch.layers else None
+    if layer is not None and layer.post_norm is not None:
+        return "post_attention_norm_frozen_scale"
+    if layer is not None and layer.residual_scale != 1.0:
+        return f"residual_multiplier*{layer.residual_scale:g}"
+    return "attention_output"
 
 
 def context_length(model: nn.Module) -> int:

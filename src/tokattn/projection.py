@@ -11,8 +11,11 @@ span, and every unit (byte, character, word) is a byte range, so
 ``P = Q @ A @ K`` with ``K`` [token, unit] (rows sum to 1) and ``Q`` [unit, token] (rows
 sum to 1), so projected rows sum to 1 whenever token rows do. Tokens with an empty span
 (BOS and other specials) belong to no unit: their attention mass is dropped and every
-row is renormalised, i.e. the projected map is attention *within the text*. A map of a
-byte tokenizer projected onto bytes is the map itself.
+row is renormalised, i.e. the projected map is attention *within the text*. How much was
+kept is not lost: ``project_maps(..., with_mass=True)`` also returns each unit row's
+projected mass ``(Q A K) 1`` before renormalising (1 − the mass dropped on BOS), so a
+head that puts 99 % on BOS shows mass 0.01 beside its renormalised row. A map of a byte
+tokenizer projected onto bytes is the map itself.
 
 Words are whitespace-delimited: each word unit is a run of non-space characters with the
 whitespace before it (trailing whitespace joins the last word), so words partition the
@@ -67,11 +70,18 @@ def projection_matrices(
     return query, key
 
 
-def project_maps(maps: np.ndarray, token_spans: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """Return maps [..., q, k] over tokens projected to [..., unit, unit]; rows sum to 1."""
+def project_maps(
+    maps: np.ndarray, token_spans: np.ndarray, units: np.ndarray, with_mass: bool = False
+):
+    """Return maps [..., q, k] over tokens projected to [..., unit, unit]; rows sum to 1.
+
+    With `with_mass`, return (maps, mass [..., unit]): each unit row's mass before
+    renormalising, i.e. the share of its queries' attention that landed on text keys.
+    """
     query, key = projection_matrices(token_spans, units)
     out = query @ maps.astype(np.float64) @ key  # [..., unit, unit]
     total = out.sum(-1, keepdims=True)
+    mass = total[..., 0].copy()
     n_units = out.shape[-1]
     # A row with no mass (a unit no token covers, or all mass on specials) falls back to
     # uniform attention over the units up to itself, so rows still sum to 1.
@@ -79,7 +89,7 @@ def project_maps(maps: np.ndarray, token_spans: np.ndarray, units: np.ndarray) -
     fallback = causal / causal.sum(1, keepdims=True) if n_units else causal
     empty = total <= 0
     out = np.where(empty, np.broadcast_to(fallback, out.shape), out / np.where(empty, 1, total))
-    return out
+    return (out, mass) if with_mass else out
 
 
 def project_record(

@@ -11,7 +11,7 @@ from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
 from tests.unit.viewer.stores import cross_record, synthetic_record
 from tokattn.attention_store import AttentionStore
-from tokattn.projection import project_record, unit_spans
+from tokattn.projection import project_maps, project_record, unit_spans
 from tokattn.viewer import build_viewer
 from tokattn.viewer.page import render_page, write_page
 from tokattn.viewer.payload import probe_payload
@@ -132,11 +132,19 @@ def test_comparison_page(driver, tiny_stores, tmp_path, artifacts):
         assert NEUTRAL not in colours[1:] and len(set(colours)) > 1
         # The page's word frame agrees with tokattn.projection on the same maps.
         maps, _ = project_record(record, "word", layers=[0])
+        _, mass = project_maps(
+            record.attention_maps(0), record.byte_spans, unit_spans(record.text, "word"), True
+        )
         for head in (0, 3):
             row = np.array(js(driver, f"{API}.projectedRow({m}, 0, {head}, {word})"))
             assert np.abs(row - maps[0, head, word]).max() < 0.02
+            # The mass kept off BOS before renormalising, as tokattn.projection has it.
+            kept = js(driver, f"{API}.projectedMass({m}, 0, {head}, {word})")
+            assert abs(kept - mass[head, word]) < 0.02
             column = np.array(js(driver, f"{API}.projectedColumn({m}, 0, {head}, {word})"))
             assert np.abs(column - maps[0, head, :, word]).max() < 0.02
+    info = js(driver, f"{API}.infoText()")
+    assert "attention mass on the text, layer 0" in info and "dropped on BOS" in info
     screenshot(driver, artifacts, "viewer-compare.png")
     driver.execute_script(f"{API}.setDirection('from')")
     column_colours = js(driver, f"{API}.blockColours(0, 1)")
@@ -144,6 +152,27 @@ def test_comparison_page(driver, tiny_stores, tmp_path, artifacts):
     driver.execute_script(f"{API}.setDirection('to')")
     driver.execute_script(f"{API}.setMode('certainty')")
     assert js(driver, f"{API}.blockColours(0, 1)") != colours
+    assert console_errors(driver) == []
+
+
+def test_iterative_lens_tooltip_says_which_distribution(driver, tmp_path):
+    record = synthetic_record("iter-0", n_tokens=30, n_layers=2, n_heads=2)
+    rng = np.random.default_rng(3)
+    record.iter_lens_ids = rng.integers(4, 200, (2, 30, 2)).astype(np.int32)
+    record.iter_lens_probs = rng.random((2, 30, 2)).astype(np.float32)
+    page = write_page(render_page([probe_payload([("m", record)])], "iter"), tmp_path / "i.html")
+    open_page(driver, page)
+    text = js(driver, f"{API}.iterLens(0, 1, 7)")
+    assert "under the j-th re-decoded distribution" in text and "not the original" in text
+    for j in range(2):
+        token, p = int(record.iter_lens_ids[1, 7, j]), record.iter_lens_probs[1, 7, j]
+        assert f"{j}: “#{token}” {np.round(np.rint(p * 255) / 255, 2):.2f}" in text
+    centre = js(driver, f"{API}.tokenCentre(1, 7, 0)")
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(int(centre["x"]), int(centre["y"]))
+    actions.perform()
+    tip = js(driver, f"{API}.tooltipText()")
+    assert "re-decoded distribution" in tip and "attention on BOS" in tip
     assert console_errors(driver) == []
 
 

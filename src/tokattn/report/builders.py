@@ -109,14 +109,16 @@ def word_maps_builder(inputs: Inputs, settings: Mapping) -> Figure:
     from tokattn.projection import unit_spans
 
     probe = _probe(inputs, settings)
-    maps = {}
+    maps, masses = {}, {}
     for path in _paths(inputs["word_maps"]):
         with WordMaps(path) as word_maps:
             if probe["id"] not in word_maps.probe_ids:
                 raise ReportInputError(f"{path}: no probe {probe['id']!r}")
-            maps[str(word_maps.attrs["model"])] = word_maps.maps(probe["id"])
+            model = str(word_maps.attrs["model"])
+            maps[model] = word_maps.maps(probe["id"])
+            masses[model] = word_maps.projected_mass(probe["id"])
     words = fa.span_labels(probe["text"], unit_spans(probe["text"], "word"))
-    return fa.word_maps_figure(maps, words, f"probe {probe['id']}")
+    return fa.word_maps_figure(maps, words, f"probe {probe['id']}", masses)
 
 
 def head_stats_builder(inputs: Inputs, settings: Mapping) -> Figure:

@@ -11,12 +11,18 @@ from matplotlib.figure import Figure
 from tokattn.report.style import empty_note, model_colors, new_figure
 
 MAX_TICK_LABELS = 40  # beyond this many tokens, labels would overlap: leave them off
-# (column of heads.parquet, axis label); means over the probe set's query positions.
+# (column of heads.parquet, axis label). Only tokenizer-independent statistics: the word
+# frame (means over query words of the word-projected maps) and the additive share of
+# the layer's output, so the boxes of different tokenizers are comparable.
 HEAD_STAT_PANELS = (
-    ("entropy_norm", "entropy / log(visible keys)"),
-    ("distance_bytes", "mean attention distance (bytes)"),
-    ("contribution_share", "contribution share of the layer"),
+    ("entropy_norm_word", "word-map entropy / log(visible words)"),
+    ("distance_words", "mean attention distance (words, text keys)"),
+    ("word_projected_mass", "attention mass on the text (1 − BOS)"),
+    ("contribution_additive", "additive share ⟨c_h, o⟩/‖o‖² of the layer"),
 )
+# Drawn when heads.parquet has it: targets are found in bytes, but how many queries are
+# scored depends on the tokenizer, so each model's tick says how many (per seed).
+INDUCTION_PANEL = ("induction_score", "induction score")
 
 
 def span_labels(text: str, byte_spans: np.ndarray) -> list[str]:
@@ -53,11 +59,19 @@ def head_grid_figure(maps: np.ndarray, labels: Sequence[str] | None, title: str)
     return fig
 
 
-def word_maps_figure(maps: Mapping[str, np.ndarray], words: Sequence[str], title: str) -> Figure:
+def word_maps_figure(
+    maps: Mapping[str, np.ndarray],
+    words: Sequence[str],
+    title: str,
+    masses: Mapping[str, np.ndarray | None] | None = None,
+) -> Figure:
     """Return head-mean word maps, one row per layer and one column per model.
 
     `maps`: model → [layer, head, word, word]; deeper models get more rows (empty below).
+    `masses`: model → projected mass [layer, head, word]; each panel's title then gives
+    the mean attention mass its rows kept (the rest went to BOS and was dropped).
     """
+    masses = masses or {}
     models = list(maps)
     n_rows = max((m.shape[0] for m in maps.values()), default=1)
     size = 2.6 if len(words) <= MAX_TICK_LABELS else 2.0
@@ -74,17 +88,32 @@ def word_maps_figure(maps: Mapping[str, np.ndarray], words: Sequence[str], title
                 continue
             ax.imshow(mean[row], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
             _label_axes(ax, words if col == 0 else None, len(words))
-            ax.set_title(f"{model} L{row}", fontsize="small")
+            mass = masses.get(model)
+            kept = f" (text mass {float(mass[row].mean()):.2f})" if mass is not None else ""
+            ax.set_title(f"{model} L{row}{kept}", fontsize="small")
     fig.suptitle(f"{title} — projected onto words, mean over heads")
     return fig
+
+
+def induction_label(heads: pd.DataFrame, model: str) -> str:
+    """Return `model` with its number of induction queries per seed (n=a or n=a–b)."""
+    rows = heads[heads["model"] == model]
+    if "induction_n_queries" not in rows:
+        return model
+    counts = rows.groupby("seed")["induction_n_queries"].first()
+    low, high = int(counts.min()), int(counts.max())
+    return f"{model}\nn={low}" if low == high else f"{model}\nn={low}–{high}"
 
 
 def head_stats_figure(heads: pd.DataFrame) -> Figure:
     """Return per statistic a box per model of its per-head values (all layers and seeds)."""
     models = list(dict.fromkeys(heads["model"])) if len(heads) else []
     colors = model_colors(models)
-    fig, axes = new_figure(1, len(HEAD_STAT_PANELS), width=3.6, height=3.2)
-    for ax, (column, label) in zip(axes[0], HEAD_STAT_PANELS, strict=True):
+    panels = list(HEAD_STAT_PANELS)
+    if INDUCTION_PANEL[0] in heads and heads[INDUCTION_PANEL[0]].notna().any():
+        panels.append(INDUCTION_PANEL)
+    fig, axes = new_figure(1, len(panels), width=3.6, height=3.2)
+    for ax, (column, label) in zip(axes[0], panels, strict=True):
         values = [heads.loc[heads["model"] == m, column].dropna().to_numpy() for m in models]
         if not models:
             empty_note(ax, "no heads")
@@ -92,7 +121,10 @@ def head_stats_figure(heads: pd.DataFrame) -> Figure:
         boxes = ax.boxplot(values, patch_artist=True, widths=0.6)
         for patch, model in zip(boxes["boxes"], models, strict=True):
             patch.set_facecolor(colors[model])
-        ax.set_xticks(range(1, len(models) + 1), models, rotation=30)
+        ticks = (
+            [induction_label(heads, m) for m in models] if column == "induction_score" else models
+        )
+        ax.set_xticks(range(1, len(models) + 1), ticks, rotation=30)
         ax.set_ylabel(label, fontsize="small")
     fig.suptitle("Per-head statistics (one value per layer × head × seed)")
     return fig

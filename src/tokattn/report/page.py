@@ -50,17 +50,26 @@ FIGURES = {
         "Train loss (nats per token) and validation bits per byte against training bytes seen.",
     ),
     "head_grid": ("attention", "Layer × head attention maps of the chosen probe (per token)."),
-    "word_maps": ("attention", "The chosen probe's maps projected onto words, mean over heads."),
+    "word_maps": (
+        "attention",
+        "The chosen probe's maps projected onto words, mean over heads; titles give the "
+        "attention mass kept on the text (the rest, on BOS, is dropped before renormalising).",
+    ),
     "head_stats": (
         "attention",
-        "Per-head entropy, attention distance in bytes and contribution share, per model.",
+        "Per-head word-frame entropy and distance, attention mass left on the text, and "
+        "additive contribution share, per model (tokenizer-independent statistics).",
     ),
     "js_layers": (
         "attention",
         "Jensen–Shannon divergence (bits) between models' word maps per "
         "layer; dashed: two seeds of one model (noise floor).",
     ),
-    "matched_heads": ("attention", "Optimal one-to-one head matching between models (JS, bits)."),
+    "matched_heads": (
+        "attention",
+        "Optimal one-to-one head matching between models (JS, bits, weighted by the "
+        "attention mass both heads kept on the text).",
+    ),
     "cross_attention": ("attention", "Token × byte cross-attention of byte-branch arms."),
     "bpb": ("benchmarks", "LM bits per byte per language and domain, mean ± 95 % CI over seeds."),
     "inference": ("benchmarks", "Inference accuracy per subtask, mean ± 95 % CI over seeds."),
@@ -262,9 +271,17 @@ def build_page(
             "layer_b",
             "head_b",
             "js",
+            "js_unweighted",
+            "mass_a",
+            "mass_b",
         ]
+        cols = [c for c in cols if c in matches]  # compare files before the mass columns
         body["attention"].append(
             "<h3>Matched heads (JS divergence, bits)</h3>"
+            '<p class="note">js: mean over query words (from the second word on) weighted '
+            "by min(mass_a, mass_b), the attention both heads kept on the text rather than "
+            "on BOS; mass_a/mass_b: those masses, means over the same words. A low mass "
+            "means the JS compares what little attention left BOS.</p>"
             + table_html(matches[cols] if len(matches) else matches)
         )
     if summary is not None:

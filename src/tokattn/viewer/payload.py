@@ -11,6 +11,9 @@ Everything the page draws comes from here, read only through `AttentionRecord`:
   layer's maximum (the points between layers before anything is selected);
 - the logit lens top-1 token per (layer, position) as an index into a string table,
   and its probability as uint8;
+- the iterative lens (when the store has one): step j's winner per (layer, position, j)
+  and its probability *under the j-th re-decoded distribution* (after j winners'
+  directions were removed), not under the original one, as uint8;
 - the word frame: byte spans of the words of the text (`tokattn.projection.unit_spans`)
   and, per token, the first and last word its bytes overlap, so several models line up
   on the same text;
@@ -99,6 +102,21 @@ def _lens_top1(record, decode: TokenDecoder | None) -> tuple[list[int], list[str
     return index, strings, pack_bytes(quantise_unit(probs), compress=False)
 
 
+def _iter_lens(record, decode: TokenDecoder | None) -> dict | None:
+    ids = getattr(record, "iter_lens_ids", None)
+    if ids is None:
+        return None
+    ids = np.asarray(ids)  # [layer, pos, k']
+    probs = np.asarray(record.iter_lens_probs, dtype=np.float32)
+    table = {int(t): i for i, t in enumerate(np.unique(ids))}
+    return {
+        "k": int(ids.shape[-1]),
+        "index": [table[int(i)] for i in ids.reshape(-1)],  # [layer * pos * k']
+        "strings": [_lens_string(t, decode) for t in table],
+        "probs": pack_bytes(quantise_unit(probs), compress=False),  # uint8 [layer, pos, k']
+    }
+
+
 def _lens_string(token_id: int, decode: TokenDecoder | None) -> str:
     if decode is None:
         return f"#{token_id}"
@@ -161,6 +179,7 @@ def model_payload(record, name: str, decode: TokenDecoder | None = None) -> dict
         "lens_index": lens_index,  # [layer * pos] into lens_strings
         "lens_strings": lens_strings,
         "lens_probs": lens_probs,  # uint8 [layer, pos]
+        "iter_lens": _iter_lens(record, decode),
         "cross": _cross_payload(record),
     }
 

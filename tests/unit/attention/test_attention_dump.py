@@ -79,6 +79,15 @@ def test_stored_decomposition_error_is_tiny(name, stores):
         # Entropy of every row is within [0, log(visible keys)].
         visible = np.arange(rec.n_tokens) + 1
         assert np.all(rec.entropy >= -1e-5) and np.all(rec.entropy <= np.log(visible) + 1e-4)
+        # Additive shares: ⟨c_h, o⟩/‖o‖² = ‖c_h‖ cos / ‖o‖, and heads + bias sum to 1.
+        np.testing.assert_allclose(
+            rec.head_additive,
+            rec.head_norm * rec.head_cosine / rec.attn_out_norm[:, None],
+            rtol=1e-4,
+            atol=1e-5,
+        )
+        np.testing.assert_allclose(rec.head_additive.sum(1) + rec.bias_additive, 1, atol=1e-4)
+        assert np.abs(rec.bias_additive).max() > 1e-3  # the fixtures' biases are not zero
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -101,7 +110,8 @@ def test_root_attributes(stores, byte_tokenizer_dir):
 
     with AttentionStore(stores["llama"]) as store:
         a = store.attrs
-    assert a["model"] == "llama" and a["seed"] == 0 and a["schema_version"] == SCHEMA_VERSION == 2
+    assert a["model"] == "llama" and a["seed"] == 0 and a["schema_version"] == SCHEMA_VERSION == 3
+    assert a["residual_entry"] == "attention_output" and a["logit_divisor"] == 1.0
     assert a["tokenizer_hash"] == tokenizer_metadata(byte_tokenizer_dir)["tokenizer_sha256"]
     assert a["n_kv_heads"] == 2 and a["n_heads"] == 4 and a["model_family"] == "llama"
     assert a["checkpoint_step"] == -1 and len(a["config_hash"]) == 16

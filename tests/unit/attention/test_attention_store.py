@@ -171,3 +171,37 @@ def test_cli_list_and_show(tmp_path, capsys):
     bad.write_bytes(path.read_bytes()[:500])
     assert main(["list", str(bad)]) == 2
     assert "truncated" in capsys.readouterr().err
+
+
+def test_schema_2_file_is_read_and_additive_shares_derived(tmp_path):
+    # The version-2 layout: no head_additive / bias_additive datasets.
+    path = write_store(tmp_path / "v2.h5", [make_record()])
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = 2
+        assert "head_additive" not in f["probes/p0"]
+    with AttentionStore(path) as store:
+        rec = store.record("p0")
+    assert rec.head_additive is None and rec.bias_additive is None
+    heads, bias = rec.additive_shares()
+    # ⟨c_h, o⟩/‖o‖² = ‖c_h‖ cos(c_h, o) / ‖o‖, computed here element by element.
+    layers, n_heads, n = rec.head_norm.shape
+    for layer in range(layers):
+        for q in range(n):
+            for h in range(n_heads):
+                want = rec.head_norm[layer, h, q] * rec.head_cosine[layer, h, q]
+                want /= rec.attn_out_norm[layer, q]
+                np.testing.assert_allclose(heads[layer, h, q], want, rtol=1e-5)
+    np.testing.assert_allclose(heads.sum(1) + bias, 1, atol=1e-5)
+
+
+def test_schema_3_additive_shares_round_trip(tmp_path):
+    rec = make_record()
+    rng = np.random.default_rng(5)
+    rec.head_additive = rng.random(rec.head_norm.shape, dtype=np.float32)
+    rec.bias_additive = 1 - rec.head_additive.sum(1)
+    path = write_store(tmp_path / "v3.h5", [rec])
+    with AttentionStore(path) as store:
+        assert store.attrs["schema_version"] == 3
+        got = store.record("p0")
+    np.testing.assert_array_equal(got.head_additive, rec.head_additive)
+    np.testing.assert_array_equal(got.additive_shares()[1], rec.bias_additive)

@@ -130,7 +130,7 @@ def test_analyses_and_cli_run_on_byte_branch_stores(bb_stores, tmp_path, capsys)
     heads = analyze_store(
         path, out / "heads.parquet", out / "word_maps.h5", out / "corr.parquet", max_samples=500
     )
-    assert len(heads) == 2 * 4 and heads["entropy_norm"].between(0, 1 + 1e-6).all()
+    assert len(heads) == 2 * 4 and heads["entropy_norm_per_token"].between(0, 1 + 1e-6).all()
     with WordMaps(out / "word_maps.h5") as wm:
         assert wm.attrs["model"] == "bb_cw8"
     with AttentionStore(path) as store:
@@ -166,7 +166,7 @@ def test_version_1_plain_stores_are_still_read(stores, tmp_path):
     with h5py.File(path, "a") as f:
         f.attrs["schema_version"] = 1
     with AttentionStore(path) as old, AttentionStore(stores["llama"]) as new:
-        assert new.attrs["schema_version"] == 2 and old.attrs["schema_version"] == 1
+        assert new.attrs["schema_version"] == 3 and old.attrs["schema_version"] == 1
         a, b = old.record(old.probe_ids[0]), new.record(new.probe_ids[0])
         np.testing.assert_array_equal(a.attention, b.attention)
         assert not a.has_cross_attention and a.cross_attention is None and a.byte_ids is None

@@ -70,3 +70,22 @@ def test_store_maps_project_to_words(stores):
     maps, units = project_record(rec, "word")
     assert maps.shape == (rec.n_layers, rec.n_heads, len(units), len(units))
     np.testing.assert_allclose(maps.sum(-1), 1, atol=1e-5)
+
+
+def test_projected_mass_is_the_attention_kept_off_bos():
+    rng = np.random.default_rng(4)
+    text = "ab cd efg"
+    spans = np.array([[0, 0], [0, 2], [2, 4], [4, 5], [5, 9]])  # BOS, "ab", " c", "d", " efg"
+    maps = _random_causal(rng, len(spans), lead=(2,))
+    maps[1, :, 0] += 50  # head 1: almost everything on BOS
+    maps /= maps.sum(-1, keepdims=True)
+    words = unit_spans(text, "word")  # "ab", " cd", " efg"
+    out, mass = project_maps(maps, spans, words, with_mass=True)
+    for h in range(2):
+        for u, (ws, we) in enumerate(words):
+            tokens = [t for t, (s, e) in enumerate(spans) if min(e, we) - max(s, ws) > 0]
+            kept = np.mean([1 - maps[h, t, 0] for t in tokens])  # BOS is key 0
+            np.testing.assert_allclose(mass[h, u], kept, rtol=1e-12)
+    assert mass[1].max() < 0.2 and mass[0].min() > 0.5
+    np.testing.assert_allclose(out, project_maps(maps, spans, words))
+    np.testing.assert_allclose(out.sum(-1), 1, atol=1e-12)

@@ -100,6 +100,9 @@ def compare_rows(layers=None, heads=2, seeds=(0, 1)):
                     depth_a=0.5,
                     depth_b=0.5,
                     js=float(rng.uniform(0, 0.5)),
+                    js_unweighted=float(rng.uniform(0, 0.5)),
+                    mass_a=float(rng.uniform(0, 1)),
+                    mass_b=float(rng.uniform(0, 1)),
                 )
             )
     return pd.DataFrame(rows)
@@ -120,15 +123,23 @@ def heads_rows(models=MODELS, layers=2, heads=3, seeds=(0, 1)) -> pd.DataFrame:
             layer=layer,
             head=h,
             n_queries=10,
-            entropy_norm=rng.random(),
+            n_query_words=4,
+            entropy_norm_per_token=rng.random(),
             distance_tokens=rng.random() * 10,
             distance_bytes=rng.random() * 20,
-            prev_token_score=rng.random(),
+            prev_token_score_per_token=rng.random(),
             sink_score=rng.random(),
-            contribution_share=rng.random() / heads,
+            contribution_norm_share=rng.random() / heads,
             contribution_norm=rng.random(),
+            contribution_additive=rng.random() / heads,
+            bias_additive=0.1,
             cosine=rng.random(),
+            entropy_norm_word=rng.random(),
+            distance_words=rng.random() * 3,
+            prev_word_score=rng.random(),
+            word_projected_mass=rng.random(),
             induction_score=rng.random(),
+            induction_n_queries=7,
         )
         for m in models
         for s in seeds

@@ -112,7 +112,21 @@ def test_head_grid_draws_the_chosen_probe(run_files, tmp_path):
 def test_word_maps_use_the_analysis_files(run_files):
     inputs = {"word_maps": run_files["word_maps"], "probes": run_files["probes"]}
     fig = BUILDERS["word_maps"](inputs, {"probe_kind": "simple"})
-    assert [ax.get_title() for ax in fig.axes] == ["m1 L0", "m2 L0", "m1 L1", "m2 L1"]
+    titles = [ax.get_title() for ax in fig.axes]
+    assert [t.split(" (")[0] for t in titles] == ["m1 L0", "m2 L0", "m1 L1", "m2 L1"]
+    # Each title gives the mass kept off BOS: per word, the mean over its byte tokens of
+    # 1 − a[t, 0], then the mean over words and heads (computed here from the record).
+    rec = _record(PROBES[1])
+    maps = rec.attention_maps().astype(np.float64)  # one token per byte, BOS first
+    text = PROBES[1]["text"]
+    words = [(0, 3), (3, 7), (7, len(text))]  # "The", " cat", " sat."
+    kept = np.mean(
+        [
+            [np.mean([1 - maps[1, h, b + 1, 0] for b in range(s, e)]) for s, e in words]
+            for h in range(3)
+        ]
+    )
+    assert titles[2] == f"m1 L1 (text mass {kept:.2f})"
     (image,) = [a for a in fig.axes[0].get_children() if isinstance(a, AxesImage)]
     assert image.get_array().shape == (3, 3)  # "The", " cat", " sat."
     with pytest.raises(ReportInputError, match="no probe 'x'"):

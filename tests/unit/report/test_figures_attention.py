@@ -54,13 +54,23 @@ def test_word_maps_side_by_side_across_models_of_different_depth():
 def test_head_stats_one_box_per_model_in_each_panel():
     heads = heads_rows()
     fig = fa.head_stats_figure(heads)
-    assert len(fig.axes) == 3
-    assert "bytes" in fig.axes[1].get_ylabel()
-    for ax in fig.axes:
+    assert len(fig.axes) == 5  # four statistics, then induction with its query counts
+    ticks = [t.get_text() for t in fig.axes[4].get_xticklabels()]
+    assert ticks == [f"{m}\nn=7" for m in MODELS]
+    assert fa.head_stats_figure(heads.drop(columns="induction_score")).axes.__len__() == 4
+    # Only tokenizer-independent statistics are plotted.
+    assert [c for c, _ in fa.HEAD_STAT_PANELS] == [
+        "entropy_norm_word",
+        "distance_words",
+        "word_projected_mass",
+        "contribution_additive",
+    ]
+    assert "words" in fig.axes[1].get_ylabel()
+    for ax in fig.axes[:4]:
         assert sum(isinstance(p, PathPatch) for p in ax.patches) == len(MODELS)
         assert [t.get_text() for t in ax.get_xticklabels()] == MODELS
     # The box of a model spans its quartiles (computed independently).
-    values = heads.loc[heads.model == "bpe", "distance_bytes"]
+    values = heads.loc[heads.model == "bpe", "distance_words"]
     box = [p for p in fig.axes[1].patches if isinstance(p, PathPatch)][1]
     ys = box.get_path().vertices[:, 1]
     np.testing.assert_allclose([ys.min(), ys.max()], np.percentile(values, [25, 75]))

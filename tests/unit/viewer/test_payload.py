@@ -139,3 +139,19 @@ def test_probe_payload_refuses_different_texts():
     b = synthetic_record("p", n_tokens=12, seed=1)
     with pytest.raises(ValueError, match="different text"):
         probe_payload([("a", a), ("b", b)])
+
+
+def test_iterative_lens_payload_decodes_to_the_record():
+    from tests.unit.viewer.stores import synthetic_record
+
+    record = synthetic_record("iter-0", n_tokens=12, n_layers=2, n_heads=2)
+    assert model_payload(record, "m")["iter_lens"] is None  # no iterative lens stored
+    rng = np.random.default_rng(7)
+    record.iter_lens_ids = rng.integers(4, 60, (2, 12, 3)).astype(np.int32)
+    record.iter_lens_probs = rng.random((2, 12, 3)).astype(np.float32)
+    it = model_payload(record, "m")["iter_lens"]
+    assert it["k"] == 3
+    strings = [it["strings"][i] for i in it["index"]]
+    assert strings == [f"#{i}" for i in record.iter_lens_ids.reshape(-1)]
+    probs = unpack_bytes(it["probs"], compress=False) / 255.0
+    assert np.abs(probs - record.iter_lens_probs.reshape(-1)).max() <= QUANTUM

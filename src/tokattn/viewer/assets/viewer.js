@@ -70,6 +70,14 @@
         lensIndex: Int32Array.from(m.lens_index),
         lensStrings: m.lens_strings,
         lensProbs: b64bytes(m.lens_probs),
+        iterLens: m.iter_lens
+          ? {
+              k: m.iter_lens.k,
+              index: Int32Array.from(m.iter_lens.index),
+              strings: m.iter_lens.strings,
+              probs: b64bytes(m.iter_lens.probs),
+            }
+          : null,
         cross: null,
       };
       if (model.attn.length !== model.L * model.H * model.P) {
@@ -162,6 +170,43 @@
     }
     if (nUnits > 1) for (let u = 0; u < nW; u++) out[u] /= nUnits;
     return out;
+  }
+
+  // Mass the word rows keep before renormalising (tokattn.projection, with_mass): per
+  // word, the mean over its tokens of the attention on keys with text (not BOS); mean
+  // over the selected words. 1 − this is what the word frame drops.
+  function projectedMass(m, l, h, w0, w1, words) {
+    let sum = 0, nUnits = 0;
+    for (let w = w0; w <= w1; w++) {
+      const qs = tokensOfWords(m, w, w);
+      if (!qs.length) continue;
+      nUnits++;
+      let kept = 0;
+      for (const q of qs) {
+        const a = attnRow(m, l, h, q);
+        for (let k = 0; k <= q; k++) {
+          for (const [, share] of keyShares(m, k, words)) kept += a[k] * share;
+        }
+      }
+      sum += kept / qs.length;
+    }
+    return nUnits ? sum / nUnits : 0;
+  }
+
+  // Iterative lens at (layer, pos): step j's winner and its probability under the j-th
+  // re-decoded distribution (not the original one).
+  function iterLensText(m, l, k) {
+    const it = m.iterLens;
+    if (!it) return "";
+    const parts = [];
+    for (let j = 0; j < it.k; j++) {
+      const i = (l * m.T + k) * it.k + j;
+      parts.push(`${j}: “${it.strings[it.index[i]]}” ${(it.probs[i] / 255).toFixed(2)}`);
+    }
+    return (
+      "iterative lens (p of step j's winner under the j-th re-decoded distribution, " +
+      "not the original): " + parts.join(" · ")
+    );
   }
 
   function projectedCol(m, l, h, w0, w1, words) {
@@ -636,11 +681,15 @@
       const m = p.models[sel.model], k = sel.pos, l = sel.layer;
       const lens = m.lensStrings[m.lensIndex[l * m.T + k]];
       const prob = m.lensProbs[l * m.T + k] / 255;
+      const bos = attnRow(m, l, state.head, k)[0];
       parts.push(
         `selected ${esc(m.name)} token ${k} “${esc(m.labels[k])}” bytes ` +
           `[${m.spans[2 * k]}, ${m.spans[2 * k + 1]}) at layer ${l}; ` +
-          `logit lens top-1 “${esc(lens)}” p=${prob.toFixed(2)}`
+          `logit lens top-1 “${esc(lens)}” p=${prob.toFixed(2)}; ` +
+          `attention on BOS ${bos.toFixed(2)} (dropped in the word frame)`
       );
+      const iter = iterLensText(m, l, k);
+      if (iter) parts.push(esc(iter));
     } else if (sel) {
       const text = new TextDecoder().decode(
         new TextEncoder()
@@ -648,6 +697,11 @@
           .slice(p.words[sel.words[0]][0], p.words[sel.words[1]][1])
       );
       parts.push(`selected word(s) ${sel.words[0]}–${sel.words[1]} “${esc(text.trim())}”`);
+      const masses = p.models.map((m) => {
+        const kept = projectedMass(m, sel.layer, state.head, sel.words[0], sel.words[1], p.words);
+        return `${esc(m.name)} ${kept.toFixed(2)} (dropped on BOS ${(1 - kept).toFixed(2)})`;
+      });
+      parts.push(`attention mass on the text, layer ${sel.layer}: ${masses.join("; ")}`);
     }
     parts.push(`lines drawn: ${state.lines}; decode ${state.loadMs.toFixed(0)} ms, draw ${state.drawMs.toFixed(1)} ms`);
     $("status").innerHTML = parts.join("<br>");
@@ -668,10 +722,13 @@
     }
     const m = state.probe.models[h.model], k = h.pos, l = h.layer;
     const v = state.values[h.model][l];
+    const iter = iterLensText(m, l, k);
     tip.textContent =
       `${m.name} · layer ${l} · token ${k} “${m.labels[k]}”\n` +
       `bytes [${m.spans[2 * k]}, ${m.spans[2 * k + 1]})\n` +
       `lens top-1 “${m.lensStrings[m.lensIndex[l * m.T + k]]}” p=${(m.lensProbs[l * m.T + k] / 255).toFixed(2)}` +
+      `\nattention on BOS ${attnRow(m, l, state.head, k)[0].toFixed(2)} (dropped in the word frame)` +
+      (iter ? `\n${iter}` : "") +
       (v ? `\nvalue ${v[k].toFixed(3)}` : "");
     tip.style.left = ev.clientX + 12 + "px";
     tip.style.top = ev.clientY + 12 + "px";
@@ -814,6 +871,11 @@
       Array.from(attnRow(state.probe.models[model], layer, head, q)),
     projectedRow: (model, layer, head, word) =>
       Array.from(projectedRow(state.probe.models[model], layer, head, word, word, state.probe.words)),
+    projectedMass: (model, layer, head, word) =>
+      projectedMass(state.probe.models[model], layer, head, word, word, state.probe.words),
+    iterLens: (model, layer, pos) => iterLensText(state.probe.models[model], layer, pos),
+    tooltipText: () => $("tooltip").textContent,
+    infoText: () => $("status").textContent,
     projectedColumn: (model, layer, head, word) =>
       Array.from(projectedCol(state.probe.models[model], layer, head, word, word, state.probe.words)),
     state: () => ({
