@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import sys
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,11 @@ _OPTIONAL_ARRAYS = (
     "token_byte_ends",
     "cross_layers",
 )
+
+
+ATTRS_CHECKSUM = "attrs_crc32"
+# Not covered by ATTRS_CHECKSUM: the checksum itself, and `complete`, written after it.
+_UNCHECKED_ATTRS = frozenset({ATTRS_CHECKSUM, "complete"})
 
 
 class AttentionStoreError(RuntimeError):
@@ -171,6 +177,33 @@ def compression_options(name: str, level: int | None = None) -> dict:
     raise ValueError(f"unknown compression {name!r} (choose from {', '.join(COMPRESSIONS)})")
 
 
+def dataset_options(name: str, level: int | None = None) -> dict:
+    """Return `create_dataset` keyword arguments of every store dataset: filter + checksum.
+
+    Fletcher32 runs after compression, so each chunk's stored bytes carry a checksum
+    that HDF5 verifies before decompressing; a flipped byte raises instead of reading
+    back different numbers. The filter is part of the file: any h5py reads it.
+    """
+    return {**compression_options(name, level), "fletcher32": True}
+
+
+def attrs_checksum(attrs: Mapping, strings: list | None = None) -> int:
+    """Return the CRC-32 of the text attributes and `strings` of a group.
+
+    HDF5 keeps variable-length strings (text attributes, token strings, probe ids) in its
+    global heap, which has no checksum, and refuses filters on them; numbers sit in
+    object headers, which HDF5 checksums itself (file format of libver v110). This
+    CRC, stored as an integer attribute, covers the strings.
+    """
+    items = sorted(
+        (k, _decode(v))
+        for k, v in attrs.items()
+        if k not in _UNCHECKED_ATTRS and isinstance(_decode(v), str)
+    )
+    blob = json.dumps([items, [_decode(s) for s in strings or []]])
+    return zlib.crc32(blob.encode("utf-8", "surrogatepass"))
+
+
 def _attr_value(value):
     if value is None:
         return ""
@@ -198,7 +231,7 @@ class AttentionStoreWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_path = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self._filter = compression_options(compression, compression_level)
+        self._filter = dataset_options(compression, compression_level)
         self._file = h5py.File(self.tmp_path, "w", libver=("v110", "latest"))
         self._file.attrs["schema_version"] = SCHEMA_VERSION
         self._file.attrs["complete"] = False
@@ -249,6 +282,7 @@ class AttentionStoreWriter:
             # One (cross layer, head) map per chunk, as for the self-attention maps.
             chunks = (1, 1, max(cross.shape[2], 1), max(cross.shape[3], 1))
             g.create_dataset("cross_attention", data=cross, chunks=chunks, **self._filter)
+        g.attrs[ATTRS_CHECKSUM] = attrs_checksum(g.attrs, record.token_strings)
         self._ids.append(record.probe_id)
         if record.decomposition_error.size:
             self._max_error = max(self._max_error, float(np.max(record.decomposition_error)))
@@ -257,10 +291,13 @@ class AttentionStoreWriter:
         """Mark the file complete, close it and rename it into place; return the final path."""
         f = self._file
         f.create_dataset(
-            "probe_ids", data=np.array(self._ids, dtype=object), dtype=h5py.string_dtype("utf-8")
+            "probe_ids",
+            data=np.array(self._ids, dtype=object),
+            dtype=h5py.string_dtype("utf-8"),
         )
         f.attrs["n_probes"] = len(self._ids)
         f.attrs["max_decomposition_error"] = self._max_error
+        f.attrs[ATTRS_CHECKSUM] = attrs_checksum(f.attrs, self._ids)
         f.attrs["complete"] = True  # last: a reader refuses any file without it
         f.close()
         os.replace(self.tmp_path, self.path)
@@ -292,6 +329,40 @@ def _decode(value):
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+def _verify_checksum(attrs, strings: list) -> None:
+    """Raise ValueError when `attrs` carry ATTRS_CHECKSUM and it does not match (older files do not)."""
+    if ATTRS_CHECKSUM in attrs:
+        stored = int(attrs[ATTRS_CHECKSUM])
+        if stored != attrs_checksum(attrs, strings):
+            raise ValueError(f"{ATTRS_CHECKSUM} mismatch: attributes or strings changed on disk")
+
+
+def _check_shapes(rec: AttentionRecord, n_tokens) -> None:
+    """Raise ValueError naming the first array whose shape disagrees with the token count."""
+    n, n_layers, n_heads = rec.n_tokens, rec.n_layers, rec.n_heads
+    want = {
+        "token_strings": (n,),
+        "byte_spans": (n, 2),
+        "window_start": (n,),
+        "head_norm": (n_layers, n_heads, n),
+        "head_cosine": (n_layers, n_heads, n),
+        "attn_out_norm": (n_layers, n),
+        "decomposition_error": (n_layers,),
+    }
+    if rec.attention is not None:
+        want["attention"] = (n_layers, n_heads, packed_size(n))
+    if n_tokens is not None and int(n_tokens) != n:
+        raise ValueError(f"token_ids holds {n} tokens, the n_tokens attribute says {n_tokens}")
+    for name, shape in want.items():
+        value = getattr(rec, name)
+        got = (len(value),) if isinstance(value, list) else tuple(value.shape)
+        if got != shape:
+            raise ValueError(f"{name} has shape {got}, expected {shape}")
+    for name in ("lens_ids", "lens_probs"):
+        if getattr(rec, name).shape[:2] != (n_layers, n):
+            raise ValueError(f"{name} has shape {getattr(rec, name).shape}")
+
+
 class AttentionStore:
     """Read-only view of a complete store; `record(probe_id)` returns an AttentionRecord."""
 
@@ -307,28 +378,35 @@ class AttentionStore:
             raise AttentionStoreError(
                 f"{self.path}: not a readable HDF5 file — truncated, or still being written? ({exc})"
             ) from exc
+        try:
+            self._open_checked()
+        except AttentionStoreError:
+            self._file.close()
+            raise
+        except Exception as exc:  # h5py raises OSError, KeyError, ValueError, ... on damage
+            self._file.close()
+            raise AttentionStoreError(
+                f"{self.path}: damaged attention store (root attributes or probe_ids: {exc})"
+            ) from exc
+
+    def _open_checked(self) -> None:
         attrs = self._file.attrs
         if not bool(attrs.get("complete", False)):
-            self._file.close()
             raise AttentionStoreError(
                 f"{self.path}: incomplete attention store (the writer did not finish; "
                 "delete it and rerun the dump)"
             )
         version = int(attrs.get("schema_version", -1))
         if version not in READABLE_VERSIONS:
-            self._file.close()
             raise AttentionStoreError(
                 f"{self.path}: schema version {version}, this reader understands "
                 f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
-        try:
-            self.attrs = {k: _decode(v) for k, v in attrs.items()}
-            self.probe_ids = [_decode(p) for p in self._file["probe_ids"][()]]
-            self._id_set = frozenset(self.probe_ids)
-            self._datasets: dict[str, h5py.Dataset] = {}
-        except (OSError, KeyError) as exc:
-            self._file.close()
-            raise AttentionStoreError(f"{self.path}: damaged attention store ({exc})") from exc
+        self.attrs = {k: _decode(v) for k, v in attrs.items()}
+        self.probe_ids = [_decode(p) for p in self._file["probe_ids"][()]]
+        _verify_checksum(attrs, self.probe_ids)
+        self._id_set = frozenset(self.probe_ids)
+        self._datasets: dict[str, h5py.Dataset] = {}
 
     def __len__(self) -> int:
         return len(self.probe_ids)
@@ -346,33 +424,51 @@ class AttentionStore:
         return self._file[PROBE_GROUP][probe_id]
 
     def record(self, probe_id: str, attention: bool = True) -> AttentionRecord:
-        """Return the AttentionRecord of one probe (attention=False skips all maps)."""
+        """Return the AttentionRecord of one probe (attention=False skips all maps).
+
+        Any failure to read it (a damaged chunk, checksum, attribute or shape) raises
+        AttentionStoreError naming the file, the probe and the dataset.
+        """
+        if probe_id not in self._id_set:
+            raise KeyError(f"{self.path}: no probe {probe_id!r}")
+        name = "group"
         try:
             g = self._group(probe_id)
+            name = "attributes"
             a = {k: _decode(v) for k, v in g.attrs.items()}
-            arrays = {
-                name: g[name][()] if name in g else None
-                for name in _PROBE_ARRAYS + _OPTIONAL_ARRAYS
-            }
-            strings = [_decode(s) for s in g["token_strings"][()]]
-            packed = g["attention"][()] if attention else None
-            cross = g["cross_attention"][()] if attention and "cross_attention" in g else None
-        except OSError as exc:
-            raise AttentionStoreError(f"{self.path}: probe {probe_id}: unreadable ({exc})") from exc
-        known = {"id", "text", "language", "domain", "kind", "meta", "n_tokens"}
-        return AttentionRecord(
-            probe_id=probe_id,
-            text=a["text"],
-            language=a["language"],
-            domain=a["domain"],
-            kind=a["kind"],
-            meta=json.loads(a["meta"]) if a.get("meta") else {},
-            token_strings=strings,
-            attention=packed,
-            cross_attention=cross,
-            attrs={k: v for k, v in a.items() if k not in known},
-            **arrays,
-        )
+            arrays = {}
+            for name in _PROBE_ARRAYS + _OPTIONAL_ARRAYS:
+                arrays[name] = g[name][()] if name in g else None
+            name = "token_strings"
+            strings = [_decode(s) for s in g[name][()]]
+            name = "attributes"
+            _verify_checksum(g.attrs, strings)
+            name = "attention"
+            packed = g[name][()] if attention else None
+            name = "cross_attention"
+            cross = g[name][()] if attention and name in g else None
+            name = "attributes"
+            known = {"id", "text", "language", "domain", "kind", "meta", "n_tokens"}
+            rec = AttentionRecord(
+                probe_id=probe_id,
+                text=a["text"],
+                language=a["language"],
+                domain=a["domain"],
+                kind=a["kind"],
+                meta=json.loads(a["meta"]) if a.get("meta") else {},
+                token_strings=strings,
+                attention=packed,
+                cross_attention=cross,
+                attrs={k: v for k, v in a.items() if k not in known | _UNCHECKED_ATTRS},
+                **arrays,
+            )
+            name = "shapes"
+            _check_shapes(rec, a.get("n_tokens"))
+        except Exception as exc:  # h5py raises OSError, KeyError, ValueError, ... on damage
+            raise AttentionStoreError(
+                f"{self.path}: probe {probe_id!r}: dataset {name!r} unreadable or damaged ({exc})"
+            ) from exc
+        return rec
 
     def attention_map(self, probe_id: str, layer: int, head: int) -> np.ndarray:
         """Return one dense map [query, key] as float32, reading only its own chunk."""
@@ -383,9 +479,14 @@ class AttentionStore:
                     self._datasets.clear()
                 dset = self._datasets[probe_id] = self._group(probe_id)["attention"]
             packed = dset[layer, head]
-        except OSError as exc:
-            raise AttentionStoreError(f"{self.path}: probe {probe_id}: unreadable ({exc})") from exc
-        return unpack_lower(packed, n_tokens_of(packed.shape[-1]))
+            return unpack_lower(packed, n_tokens_of(packed.shape[-1]))
+        except (KeyError, IndexError):
+            raise
+        except Exception as exc:  # h5py raises OSError, ValueError, ... on damage
+            raise AttentionStoreError(
+                f"{self.path}: probe {probe_id!r}: dataset 'attention' layer {layer} head {head}: "
+                f"unreadable or damaged ({exc})"
+            ) from exc
 
     def cross_attention_map(self, probe_id: str, i: int, head: int) -> np.ndarray:
         """Return cross-attention map `i` [token, byte] as float32, reading only its chunk."""
@@ -394,8 +495,13 @@ class AttentionStore:
             if "cross_attention" not in g:
                 raise ValueError(f"{self.path}: probe {probe_id} holds no cross-attention")
             return g["cross_attention"][i, head].astype(np.float32)
-        except OSError as exc:
-            raise AttentionStoreError(f"{self.path}: probe {probe_id}: unreadable ({exc})") from exc
+        except (KeyError, IndexError, ValueError):
+            raise
+        except Exception as exc:  # h5py raises OSError, ... on damage
+            raise AttentionStoreError(
+                f"{self.path}: probe {probe_id!r}: dataset 'cross_attention' map {i} head "
+                f"{head}: unreadable or damaged ({exc})"
+            ) from exc
 
     def close(self) -> None:
         self._datasets.clear()

@@ -26,7 +26,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tokattn.attention_store import AttentionRecord, AttentionStore, compression_options
+from tokattn.attention_store import (
+    AttentionRecord,
+    AttentionStore,
+    AttentionStoreError,
+    dataset_options,
+)
 from tokattn.projection import project_maps, unit_spans
 
 HEAD_STATS = (
@@ -133,8 +138,8 @@ class WordMapWriter:
         """Write one probe's maps [layer, head, word, word] and word byte spans [word, 2]."""
         g = self._group.create_group(probe_id)
         chunks = (1, 1, *maps.shape[2:]) if maps.size else None
-        g.create_dataset("maps", data=maps, chunks=chunks, **compression_options("gzip", 4))
-        g.create_dataset("unit_spans", data=units.astype(np.int32))
+        g.create_dataset("maps", data=maps, chunks=chunks, **dataset_options("gzip", 4))
+        g.create_dataset("unit_spans", data=units.astype(np.int32), fletcher32=True)
         self._ids.append(probe_id)
 
     def __enter__(self) -> WordMapWriter:
@@ -174,7 +179,14 @@ class WordMaps:
 
     def maps(self, probe_id: str) -> np.ndarray:
         """Return one probe's word maps [layer, head, word, word] as float32."""
-        return self._file["probes"][probe_id]["maps"][()].astype(np.float32)
+        if probe_id not in self.probe_ids:
+            raise KeyError(f"{self.path}: no probe {probe_id!r}")
+        try:
+            return self._file["probes"][probe_id]["maps"][()].astype(np.float32)
+        except Exception as exc:  # h5py raises OSError (e.g. a Fletcher32 mismatch) on damage
+            raise AttentionStoreError(
+                f"{self.path}: probe {probe_id!r}: dataset 'maps' unreadable or damaged ({exc})"
+            ) from exc
 
     def close(self) -> None:
         self._file.close()
