@@ -252,6 +252,9 @@ class AttentionStoreWriter:
             raise ValueError(f"probe id {record.probe_id!r} contains '/' or is a duplicate")
         if record.attention is None:
             raise ValueError(f"probe {record.probe_id}: no attention to write")
+        if "\x00" in record.text or any("\x00" in t for t in record.token_strings):
+            # HDF5 strings end at NUL; the corpus stage removes NUL characters.
+            raise ValueError(f"probe {record.probe_id}: text or token strings contain NUL")
         g = self._probes.create_group(record.probe_id)
         for key, value in {
             "id": record.probe_id,
