@@ -1,8 +1,10 @@
-"""Atomic text output: a temp file beside the target, then a rename (complete or absent)."""
+"""Atomic output: a temp file beside the target, then a rename (complete or absent)."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,3 +22,28 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def is_disk_full(exc: OSError) -> bool:
+    """Return whether a write error means the disk (or quota) is full."""
+    # numpy's tofile reports a short write as "N requested and M written", without errno.
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or any(
+        s in str(exc) for s in ("No space left", "requested and")
+    )
+
+
+def write_failure(exc: OSError, path: Path, temp_paths: list[Path]) -> OSError:
+    """Return a clear OSError for a failed write of `path` whose `temp_paths` were removed."""
+    temps = ", ".join(p.name for p in temp_paths)
+    detail = (str(exc).splitlines() or [""])[0][:200]  # HDF5's messages run to many lines
+    if is_disk_full(exc):
+        try:
+            free = f"{shutil.disk_usage(path.parent).free} bytes free"
+        except OSError:
+            free = "free space unknown"
+        return OSError(
+            errno.ENOSPC,
+            f"{path}: disk full while writing ({free}; {detail}); temp files removed ({temps}) "
+            "— free space and rerun",
+        )
+    return OSError(exc.errno, f"{path}: write failed ({detail}); temp files removed ({temps})")

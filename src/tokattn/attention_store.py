@@ -27,6 +27,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from tokattn.atomic_files import write_failure
 from tokattn.lower_triangle import (  # noqa: F401  (re-exported: part of the store's API)
     n_tokens_of,
     pack_lower,
@@ -244,10 +245,17 @@ class AttentionStoreWriter:
             self._file.attrs[key] = _attr_value(value)
         self._probes = self._file.create_group(PROBE_GROUP)
         self._ids: list[str] = []
+        self._open: list = []  # HDF5 objects of the probe being written
         self._max_error = 0.0
 
     def write(self, record: AttentionRecord) -> None:
         """Write one probe; its attention is chunked so one (layer, head) map reads alone."""
+        try:
+            self._write(record)
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def _write(self, record: AttentionRecord) -> None:
         if "/" in record.probe_id or record.probe_id in self._probes:
             raise ValueError(f"probe id {record.probe_id!r} contains '/' or is a duplicate")
         if record.attention is None:
@@ -256,6 +264,7 @@ class AttentionStoreWriter:
             # HDF5 strings end at NUL; the corpus stage removes NUL characters.
             raise ValueError(f"probe {record.probe_id}: text or token strings contain NUL")
         g = self._probes.create_group(record.probe_id)
+        self._open.append(g)
         for key, value in {
             "id": record.probe_id,
             "text": record.text,
@@ -268,10 +277,11 @@ class AttentionStoreWriter:
         }.items():
             g.attrs[key] = _attr_value(value)
         n_layers, n_heads, n_packed = record.attention.shape
-        g.create_dataset(
-            "attention", data=record.attention, chunks=(1, 1, max(n_packed, 1)), **self._filter
+        self._dataset(
+            g, "attention", data=record.attention, chunks=(1, 1, max(n_packed, 1)), **self._filter
         )
-        g.create_dataset(
+        self._dataset(
+            g,
             "token_strings",
             data=np.array(record.token_strings, dtype=object),
             dtype=h5py.string_dtype("utf-8"),
@@ -279,19 +289,36 @@ class AttentionStoreWriter:
         for name in _PROBE_ARRAYS + _OPTIONAL_ARRAYS:
             value = getattr(record, name)
             if value is not None:
-                g.create_dataset(name, data=value, **self._filter)
+                self._dataset(g, name, data=value, **self._filter)
         if record.cross_attention is not None:
             cross = np.asarray(record.cross_attention, np.float16)
             # One (cross layer, head) map per chunk, as for the self-attention maps.
             chunks = (1, 1, max(cross.shape[2], 1), max(cross.shape[3], 1))
-            g.create_dataset("cross_attention", data=cross, chunks=chunks, **self._filter)
+            self._dataset(g, "cross_attention", data=cross, chunks=chunks, **self._filter)
         g.attrs[ATTRS_CHECKSUM] = attrs_checksum(g.attrs, record.token_strings)
+        # Flush while the probe's objects are still open: HDF5 writes cached chunks when a
+        # dataset closes, and a failure there (disk full) is only printed by h5py and later
+        # crashed the process; a failed flush raises here instead.
+        self._file.flush()
+        self._open.clear()
         self._ids.append(record.probe_id)
         if record.decomposition_error.size:
             self._max_error = max(self._max_error, float(np.max(record.decomposition_error)))
 
+    def _dataset(self, group: h5py.Group, name: str, **kwargs) -> h5py.Dataset:
+        """Create one dataset and keep it open until the probe is flushed."""
+        dset = group.create_dataset(name, **kwargs)
+        self._open.append(dset)
+        return dset
+
     def close(self) -> Path:
         """Mark the file complete, close it and rename it into place; return the final path."""
+        try:
+            return self._close()
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def _close(self) -> Path:
         f = self._file
         f.create_dataset(
             "probe_ids",
@@ -307,11 +334,22 @@ class AttentionStoreWriter:
         return self.path
 
     def abort(self) -> None:
-        """Close and delete the temporary file."""
+        """Close and delete the temporary file (safe to call twice)."""
+        # Truncate first: closing flushes HDF5's metadata, and on a full disk that flush
+        # failed again and crashed the process (SIGSEGV) with the temp file left behind.
+        with contextlib.suppress(OSError):
+            os.truncate(self.tmp_path, 0)
+        self._open.clear()
         try:
-            self._file.close()
+            with contextlib.suppress(Exception):  # the file is deleted anyway
+                self._file.close()
         finally:
             self.tmp_path.unlink(missing_ok=True)
+
+    def _failed(self, exc: OSError) -> OSError:
+        """Abort, and return the error to raise for a failed write (disk full named as such)."""
+        self.abort()
+        return write_failure(exc, self.path, [self.tmp_path])
 
     def __enter__(self) -> AttentionStoreWriter:
         return self
