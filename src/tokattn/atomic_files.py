@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import errno
+import glob
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -47,3 +51,35 @@ def write_failure(exc: OSError, path: Path, temp_paths: list[Path]) -> OSError:
             "— free space and rerun",
         )
     return OSError(exc.errno, f"{path}: write failed ({detail}); temp files removed ({temps})")
+
+
+def pid_alive(pid: int) -> bool:
+    """Return whether a process with this id runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete `.{name}.tmp-{pid}` files beside `path` whose process is gone; return them.
+
+    A job killed with SIGKILL cannot remove its temp file. Only one job writes a given
+    output at a time (Snakemake locks it), so a temp file of the same target whose writer
+    no longer runs is a leftover; one of a live process on this host is kept.
+    """
+    path = Path(path)
+    removed = []
+    prefix = f".{path.name}.tmp-"
+    if not path.parent.is_dir():
+        return removed
+    for tmp in path.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = tmp.name[len(prefix) :]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+            log.warning("removed %s, left by a killed job (process %s)", tmp, pid)
+    return removed

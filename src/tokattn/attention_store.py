@@ -27,7 +27,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tokattn.atomic_files import write_failure
+from tokattn.atomic_files import remove_stale_temps, write_failure
 from tokattn.lower_triangle import (  # noqa: F401  (re-exported: part of the store's API)
     n_tokens_of,
     pack_lower,
@@ -232,6 +232,7 @@ class AttentionStoreWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_path = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        remove_stale_temps(self.path)
         self._filter = dataset_options(compression, compression_level)
         self._file = h5py.File(self.tmp_path, "w", libver=("v110", "latest"))
         self._file.attrs["schema_version"] = SCHEMA_VERSION

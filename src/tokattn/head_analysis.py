@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tokattn.atomic_files import remove_stale_temps
 from tokattn.attention_store import (
     AttentionRecord,
     AttentionStore,
@@ -126,6 +127,7 @@ class WordMapWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        remove_stale_temps(self.path)
         self._file = h5py.File(self.tmp, "w")
         for k, v in attrs.items():
             self._file.attrs[k] = v
