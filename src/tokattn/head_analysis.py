@@ -33,6 +33,7 @@ from tokattn.attention_store import (
     AttentionStoreError,
     dataset_options,
 )
+from tokattn.model_checks import check_finite_arrays
 from tokattn.projection import project_maps, unit_spans
 
 HEAD_STATS = (
@@ -318,6 +319,8 @@ def analyze_store(
         )
         with WordMapWriter(word_maps_path, meta) as word_writer:
             for record in store:
+                # A store written before the dump refused non-finite models may hold NaN.
+                check_finite_arrays(vars(record), f"{store_path}: probe {record.probe_id}")
                 maps = record.attention_maps()  # [layer, head, q, k], unpacked once per probe
                 acc.add(record, maps)
                 units = unit_spans(record.text, "word")

@@ -54,3 +54,22 @@ def test_probe_output_overflow_is_caught_per_probe():
     arrays = {"entropy": np.array([0.1, np.nan], np.float32), "token_ids": np.arange(2)}
     with pytest.raises(NonFiniteModelError, match="model m: probe p3: entropy holds 1"):
         check_finite_arrays(arrays, "model m: probe p3")
+
+
+def test_head_analysis_refuses_a_store_with_nan_maps(real_store, tmp_path):
+    import shutil
+
+    import h5py
+    import numpy as np
+
+    from tokattn.head_analysis import analyze_store
+
+    bad = tmp_path / "seed0.h5"
+    shutil.copy(real_store, bad)
+    with h5py.File(bad, "r+") as f:  # a valid file (checksums rewritten) holding NaN
+        dset = f["probes/p1/attention"]
+        dset[0, 0, -1] = np.nan
+    out = tmp_path / "analysis"
+    with pytest.raises(NonFiniteModelError, match=rf"{bad}: probe p1: attention holds 1 "):
+        analyze_store(bad, out / "heads.parquet", out / "word_maps.h5", out / "corr.parquet")
+    assert not out.exists() or list(out.iterdir()) == []
