@@ -28,15 +28,16 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return path
 
 
-def is_disk_full(exc: OSError) -> bool:
+def is_disk_full(exc: BaseException) -> bool:
     """Return whether a write error means the disk (or quota) is full."""
-    # numpy's tofile reports a short write as "N requested and M written", without errno.
-    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or any(
+    # numpy's tofile reports a short write as "N requested and M written", without errno;
+    # h5py raises RuntimeError or ValueError too, with the system's message inside.
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
         s in str(exc) for s in ("No space left", "requested and")
     )
 
 
-def write_failure(exc: OSError, path: Path, temp_paths: list[Path]) -> OSError:
+def write_failure(exc: BaseException, path: Path, temp_paths: list[Path]) -> OSError:
     """Return a clear OSError for a failed write of `path` whose `temp_paths` were removed."""
     temps = ", ".join(p.name for p in temp_paths)
     detail = (str(exc).splitlines() or [""])[0][:200]  # HDF5's messages run to many lines
@@ -50,7 +51,10 @@ def write_failure(exc: OSError, path: Path, temp_paths: list[Path]) -> OSError:
             f"{path}: disk full while writing ({free}; {detail}); temp files removed ({temps}) "
             "— free space and rerun",
         )
-    return OSError(exc.errno, f"{path}: write failed ({detail}); temp files removed ({temps})")
+    return OSError(
+        getattr(exc, "errno", None),
+        f"{path}: write failed ({detail}); temp files removed ({temps})",
+    )
 
 
 def pid_alive(pid: int) -> bool:

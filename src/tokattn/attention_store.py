@@ -16,8 +16,10 @@ CLI::
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import sys
 import zlib
 from collections.abc import Iterator, Mapping
@@ -27,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tokattn.atomic_files import remove_stale_temps, write_failure
+from tokattn.atomic_files import is_disk_full, remove_stale_temps, write_failure
 from tokattn.lower_triangle import (  # noqa: F401  (re-exported: part of the store's API)
     n_tokens_of,
     pack_lower,
@@ -65,6 +67,7 @@ _OPTIONAL_ARRAYS = (
 
 
 ATTRS_CHECKSUM = "attrs_crc32"
+_METADATA_ROOM = 256 << 10  # bytes kept free for HDF5's metadata (headers, indexes, heaps)
 # Not covered by ATTRS_CHECKSUM: the checksum itself, and `complete`, written after it.
 _UNCHECKED_ATTRS = frozenset({ATTRS_CHECKSUM, "complete"})
 
@@ -234,6 +237,19 @@ class AttentionStoreWriter:
         self.tmp_path = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         remove_stale_temps(self.path)
         self._filter = dataset_options(compression, compression_level)
+        self._file = None
+        self._ids: list[str] = []
+        self._open: list = []  # HDF5 objects of the probe being written
+        self._max_error = 0.0
+        try:
+            self._create(compression, compression_level, attrs)
+        except Exception as exc:
+            if isinstance(exc, OSError) or is_disk_full(exc):
+                raise self._failed(exc) from exc
+            raise
+
+    def _create(self, compression: str, compression_level: int | None, attrs: Mapping) -> None:
+        """Open the temp file and write the root attributes."""
         self._file = h5py.File(self.tmp_path, "w", libver=("v110", "latest"))
         self._file.attrs["schema_version"] = SCHEMA_VERSION
         self._file.attrs["complete"] = False
@@ -245,16 +261,15 @@ class AttentionStoreWriter:
         for key, value in attrs.items():
             self._file.attrs[key] = _attr_value(value)
         self._probes = self._file.create_group(PROBE_GROUP)
-        self._ids: list[str] = []
-        self._open: list = []  # HDF5 objects of the probe being written
-        self._max_error = 0.0
 
     def write(self, record: AttentionRecord) -> None:
         """Write one probe; its attention is chunked so one (layer, head) map reads alone."""
         try:
             self._write(record)
-        except OSError as exc:
-            raise self._failed(exc) from exc
+        except Exception as exc:
+            if isinstance(exc, OSError) or is_disk_full(exc):
+                raise self._failed(exc) from exc
+            raise
 
     def _write(self, record: AttentionRecord) -> None:
         if "/" in record.probe_id or record.probe_id in self._probes:
@@ -264,6 +279,13 @@ class AttentionStoreWriter:
         if "\x00" in record.text or any("\x00" in t for t in record.token_strings):
             # HDF5 strings end at NUL; the corpus stage removes NUL characters.
             raise ValueError(f"probe {record.probe_id}: text or token strings contain NUL")
+        arrays = [getattr(record, n) for n in (*_PROBE_ARRAYS, *_OPTIONAL_ARRAYS)]
+        arrays += [record.attention, record.cross_attention]
+        strings = [record.text, *record.token_strings, json.dumps(record.meta)]
+        self._check_room(
+            sum(a.nbytes for a in arrays if a is not None)
+            + sum(len(t.encode("utf-8", "surrogatepass")) + 16 for t in strings)
+        )
         g = self._probes.create_group(record.probe_id)
         self._open.append(g)
         for key, value in {
@@ -306,6 +328,18 @@ class AttentionStoreWriter:
         if record.decomposition_error.size:
             self._max_error = max(self._max_error, float(np.max(record.decomposition_error)))
 
+    def _check_room(self, n_bytes: int) -> None:
+        """Raise ENOSPC before writing when the disk cannot take `n_bytes` more (uncompressed).
+
+        HDF5 handles a failed write badly (h5py prints it from a destructor, and the
+        process could crash later), so a full disk is caught before HDF5 meets it; the
+        bound is the uncompressed size plus room for HDF5's metadata.
+        """
+        need = n_bytes + _METADATA_ROOM
+        free = shutil.disk_usage(self.tmp_path.parent).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"No space left: up to {need} bytes needed next")
+
     def _dataset(self, group: h5py.Group, name: str, **kwargs) -> h5py.Dataset:
         """Create one dataset and keep it open until the probe is flushed."""
         dset = group.create_dataset(name, **kwargs)
@@ -316,11 +350,14 @@ class AttentionStoreWriter:
         """Mark the file complete, close it and rename it into place; return the final path."""
         try:
             return self._close()
-        except OSError as exc:
-            raise self._failed(exc) from exc
+        except Exception as exc:
+            if isinstance(exc, OSError) or is_disk_full(exc):
+                raise self._failed(exc) from exc
+            raise
 
     def _close(self) -> Path:
         f = self._file
+        self._check_room(sum(len(i.encode("utf-8", "surrogatepass")) + 16 for i in self._ids))
         f.create_dataset(
             "probe_ids",
             data=np.array(self._ids, dtype=object),
@@ -343,11 +380,12 @@ class AttentionStoreWriter:
         self._open.clear()
         try:
             with contextlib.suppress(Exception):  # the file is deleted anyway
-                self._file.close()
+                if self._file is not None:
+                    self._file.close()
         finally:
             self.tmp_path.unlink(missing_ok=True)
 
-    def _failed(self, exc: OSError) -> OSError:
+    def _failed(self, exc: Exception) -> OSError:
         """Abort, and return the error to raise for a failed write (disk full named as such)."""
         self.abort()
         return write_failure(exc, self.path, [self.tmp_path])
