@@ -53,7 +53,7 @@ def store_contents(path: Path) -> dict:
         for probe_id in store.probe_ids:
             rec = store.record(probe_id)
             out[probe_id] = {k: _plain(v) for k, v in vars(rec).items()}
-            out[probe_id]["map_1_2"] = _plain(store.attention_map(probe_id, 1, 2))
+            out[probe_id]["map_1_1"] = _plain(store.attention_map(probe_id, 1, 1))
     return out
 
 
