@@ -40,6 +40,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from tests.faults.injection import byte_flip_run, store_contents, write_probes  # noqa: E402
 from tests.tiny_models import TRAIN_TEXT, write_corpus_parquet  # noqa: E402
+from tokattn.attention_store import AttentionStoreError  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
 ARM = {
@@ -183,8 +184,15 @@ def dump_kills(paths: dict, model: Path, root: Path, n: int, rng, tally: Tally) 
         proc.wait()
         detail = f"kill {delay:.2f} s into writing (takes {write_s:.1f} s)"
         detail += "" if killed else " (finished first)"
-        if killed and out.exists():
-            tally.record("dump kill -9", "silent", f"{detail}; a store exists after the kill")
+        if out.exists():
+            # The kill came after the rename (while the process was exiting): the store
+            # must then be the complete one.
+            try:
+                same = _comparable(store_contents(out)) == want
+            except AttentionStoreError:
+                same = False
+            outcome = "recovered" if same else "silent"
+            tally.record("dump kill -9", outcome, f"{detail}; store complete before the kill")
             continue
         left = len(list(out.parent.glob(".seed0.h5.tmp-*")))
         done = subprocess.run(cmd, env=ENV, stderr=subprocess.PIPE, text=True)
