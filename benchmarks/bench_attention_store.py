@@ -7,12 +7,15 @@ per-head temperature, a first-token sink and a recency bias, so heads range from
 uniform to sharp, as in trained models), all in one run on the same machine:
 
 1. write throughput: `AttentionStoreWriter.write` of full records vs raw h5py writing
-   the same arrays (same groups, chunks and filter) — target ratio ≥ 0.8. The packing
-   of dense maps into lower triangles (done by the dump, not the writer) is timed apart;
+   the same arrays (same groups, chunks and filters, Fletcher32 included) — target
+   ratio ≥ 0.8. The packing of dense maps into lower triangles (done by the dump, not
+   the writer) is timed apart;
 2. file size of the store vs the dense float16 maps [layer, head, q, k] — target ≤ 0.3;
 3. latency of reading one (probe, layer, head) map as a dense array from a ~--gb GB
    store through `AttentionStore.attention_map`, warm and with the file's pages dropped
-   from the page cache (posix_fadvise DONTNEED) — target ≤ 10 ms.
+   from the page cache (posix_fadvise DONTNEED) — target ≤ 10 ms;
+4. cost of the checksums: raw h5py writing and reading the same arrays with and without
+   the Fletcher32 filter (write time, one-map read time, whole-probe read time).
 
 The files live in a temporary directory that is deleted at the end. Exits 1 when a
 target is missed.
@@ -38,6 +41,7 @@ from tokattn.attention_store import (  # noqa: E402
     AttentionStore,
     AttentionStoreWriter,
     compression_options,
+    dataset_options,
     pack_lower,
 )
 
@@ -96,9 +100,9 @@ def write_store(path: Path, records, compression: str, level: int) -> float:
     return time.perf_counter() - start
 
 
-def write_raw(path: Path, records, compression: str, level: int) -> float:
-    """Raw h5py: the same datasets, chunks and filter, no store logic."""
-    filt = compression_options(compression, level)
+def write_raw(path: Path, records, compression: str, level: int, checksum: bool = True) -> float:
+    """Raw h5py: the same datasets, chunks and filters (Fletcher32 too), no store logic."""
+    filt = (dataset_options if checksum else compression_options)(compression, level)
     start = time.perf_counter()
     with h5py.File(path, "w") as f:
         grp = f.create_group("probes")
@@ -115,6 +119,59 @@ def write_raw(path: Path, records, compression: str, level: int) -> float:
             for name in ARRAYS:
                 g.create_dataset(name, data=getattr(rec, name), **filt)
     return time.perf_counter() - start
+
+
+def bench_checksum(tmp: Path, args, rng) -> dict:
+    """Return the relative cost of Fletcher32 on writes and reads (raw h5py, same arrays)."""
+    maps = [synthetic_maps(rng, args.layers, args.heads, args.tokens) for _ in range(4)]
+    records = [synthetic_record(rng, f"p{i}", maps[i % len(maps)]) for i in range(args.records)]
+    paths = {"plain": tmp / "plain.h5", "fletcher32": tmp / "fletcher32.h5"}
+    write_s = {kind: [] for kind in paths}
+    for rep in range(args.repeats):
+        for kind in paths if rep % 2 else reversed(paths):
+            write_s[kind].append(
+                write_raw(paths[kind], records, args.compression, args.level, kind != "plain")
+            )
+    picks = [
+        (f"p{rng.integers(len(records))}", int(rng.integers(args.layers)),
+         int(rng.integers(args.heads)))
+        for _ in range(args.reads)
+    ]  # fmt: skip
+    one_map, whole = {}, {}
+    for kind, path in paths.items():
+        with h5py.File(path, "r") as f:
+            times = []
+            for probe, layer, head in picks * 2:  # the second pass is the warm one
+                t0 = time.perf_counter()
+                f["probes"][probe]["attention"][layer, head]
+                times.append(time.perf_counter() - t0)
+            one_map[kind] = statistics.median(times[len(picks) :]) * 1e3
+            t0 = time.perf_counter()
+            for _ in range(args.repeats):
+                for g in f["probes"].values():
+                    for name in ("attention", *ARRAYS):
+                        g[name][()]
+            whole[kind] = (time.perf_counter() - t0) / args.repeats
+        path.unlink()
+    out = {
+        "write": min(write_s["fletcher32"]) / min(write_s["plain"]),
+        "one_map": one_map["fletcher32"] / one_map["plain"],
+        "whole": whole["fletcher32"] / whole["plain"],
+    }
+    print("checksums (Fletcher32 vs none, raw h5py, same arrays and compression):")
+    print(
+        f"  write best {min(write_s['fletcher32']):.2f} s vs {min(write_s['plain']):.2f} s: "
+        f"{out['write']:.2f}x time"
+    )
+    print(
+        f"  one map warm median {one_map['fletcher32']:.2f} ms vs {one_map['plain']:.2f} ms: "
+        f"{out['one_map']:.2f}x time"
+    )
+    print(
+        f"  whole file read {whole['fletcher32']:.2f} s vs {whole['plain']:.2f} s: "
+        f"{out['whole']:.2f}x time"
+    )
+    return out
 
 
 def drop_page_cache(path: Path) -> None:
@@ -231,6 +288,7 @@ def main(argv=None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="bench_attention_") as tmp:
         ratio, size_ratio = bench_write(Path(tmp), args, rng)
+        bench_checksum(Path(tmp), args, rng)
         cold_ms, warm_ms, big_size_ratio = bench_read(Path(tmp), args, rng)
     ok = ratio >= 0.8 and max(size_ratio, big_size_ratio) <= 0.3 and cold_ms <= 10
     print("PASS" if ok else "MISSED A TARGET")

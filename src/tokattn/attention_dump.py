@@ -53,6 +53,7 @@ from tokattn.head_decomposition import (
     model_summary,
     run_with_capture,
 )
+from tokattn.model_checks import check_finite_arrays, check_finite_model
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -124,7 +125,6 @@ def load_causal_lm(path: str, dtype: str = "float32", device: str = "cpu", hub: 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
-    from tokattn.model import require_finite_weights
 
     if not hub and not Path(path).is_dir():
         raise FileNotFoundError(
@@ -134,11 +134,12 @@ def load_causal_lm(path: str, dtype: str = "float32", device: str = "cpu", hub: 
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=DTYPES[dtype], attn_implementation="eager", local_files_only=not hub
     )
-    require_finite_weights(model, f"model {path}")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=not hub)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{path}: byte spans need a fast (tokenizers-backed) tokenizer")
-    return model.to(resolve_device(device)).eval(), tokenizer
+    model = model.to(resolve_device(device)).eval()
+    check_finite_model(model, path)
+    return model, tokenizer
 
 
 def encode_probe(tokenizer, text: str, add_bos: bool) -> tuple[list[int], list[str], np.ndarray]:
@@ -376,7 +377,10 @@ def dump_attention(
     n = 0
     with AttentionStoreWriter(out_path, attrs, cfg.compression, cfg.compression_level) as writer:
         for probe in iter_probes(probes_path):
-            writer.write(probe_record(model, arch, tokenizer, probe, cfg, context, stride))
+            record = probe_record(model, arch, tokenizer, probe, cfg, context, stride)
+            # A model can be finite on the short check input and overflow on a probe.
+            check_finite_arrays(vars(record), f"model {model_path}: probe {record.probe_id}")
+            writer.write(record)
             n += 1
     log.info(
         "dumped %d probes of %s seed %s to %s in %.1f s",

@@ -16,9 +16,12 @@ CLI::
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import sys
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from tokattn.atomic_files import is_disk_full, remove_stale_temps, write_failure
 from tokattn.lower_triangle import (  # noqa: F401  (re-exported: part of the store's API)
     n_tokens_of,
     pack_lower,
@@ -66,6 +70,12 @@ _OPTIONAL_ARRAYS = (
     "token_byte_ends",
     "cross_layers",
 )
+
+
+ATTRS_CHECKSUM = "attrs_crc32"
+_METADATA_ROOM = 256 << 10  # bytes kept free for HDF5's metadata (headers, indexes, heaps)
+# Not covered by ATTRS_CHECKSUM: the checksum itself, and `complete`, written after it.
+_UNCHECKED_ATTRS = frozenset({ATTRS_CHECKSUM, "complete"})
 
 
 class AttentionStoreError(RuntimeError):
@@ -199,6 +209,33 @@ def compression_options(name: str, level: int | None = None) -> dict:
     raise ValueError(f"unknown compression {name!r} (choose from {', '.join(COMPRESSIONS)})")
 
 
+def dataset_options(name: str, level: int | None = None) -> dict:
+    """Return `create_dataset` keyword arguments of every store dataset: filter + checksum.
+
+    Fletcher32 runs after compression, so each chunk's stored bytes carry a checksum
+    that HDF5 verifies before decompressing; a flipped byte raises instead of reading
+    back different numbers. The filter is part of the file: any h5py reads it.
+    """
+    return {**compression_options(name, level), "fletcher32": True}
+
+
+def attrs_checksum(attrs: Mapping, strings: list | None = None) -> int:
+    """Return the CRC-32 of the text attributes and `strings` of a group.
+
+    HDF5 keeps variable-length strings (text attributes, token strings, probe ids) in its
+    global heap, which has no checksum, and refuses filters on them; numbers sit in
+    object headers, which HDF5 checksums itself (file format of libver v110). This
+    CRC, stored as an integer attribute, covers the strings.
+    """
+    items = sorted(
+        (k, _decode(v))
+        for k, v in attrs.items()
+        if k not in _UNCHECKED_ATTRS and isinstance(_decode(v), str)
+    )
+    blob = json.dumps([items, [_decode(s) for s in strings or []]])
+    return zlib.crc32(blob.encode("utf-8", "surrogatepass"))
+
+
 def _attr_value(value):
     if value is None:
         return ""
@@ -226,7 +263,21 @@ class AttentionStoreWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_path = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self._filter = compression_options(compression, compression_level)
+        remove_stale_temps(self.path)
+        self._filter = dataset_options(compression, compression_level)
+        self._file = None
+        self._ids: list[str] = []
+        self._open: list = []  # HDF5 objects of the probe being written
+        self._max_error = 0.0
+        try:
+            self._create(compression, compression_level, attrs)
+        except Exception as exc:
+            if isinstance(exc, OSError) or is_disk_full(exc):
+                raise self._failed(exc) from exc
+            raise
+
+    def _create(self, compression: str, compression_level: int | None, attrs: Mapping) -> None:
+        """Open the temp file and write the root attributes."""
         self._file = h5py.File(self.tmp_path, "w", libver=("v110", "latest"))
         self._file.attrs["schema_version"] = SCHEMA_VERSION
         self._file.attrs["complete"] = False
@@ -238,16 +289,33 @@ class AttentionStoreWriter:
         for key, value in attrs.items():
             self._file.attrs[key] = _attr_value(value)
         self._probes = self._file.create_group(PROBE_GROUP)
-        self._ids: list[str] = []
-        self._max_error = 0.0
 
     def write(self, record: AttentionRecord) -> None:
         """Write one probe; its attention is chunked so one (layer, head) map reads alone."""
+        try:
+            self._write(record)
+        except Exception as exc:
+            if isinstance(exc, OSError) or is_disk_full(exc):
+                raise self._failed(exc) from exc
+            raise
+
+    def _write(self, record: AttentionRecord) -> None:
         if "/" in record.probe_id or record.probe_id in self._probes:
             raise ValueError(f"probe id {record.probe_id!r} contains '/' or is a duplicate")
         if record.attention is None:
             raise ValueError(f"probe {record.probe_id}: no attention to write")
+        if "\x00" in record.text or any("\x00" in t for t in record.token_strings):
+            # HDF5 strings end at NUL; the corpus stage removes NUL characters.
+            raise ValueError(f"probe {record.probe_id}: text or token strings contain NUL")
+        arrays = [getattr(record, n) for n in (*_PROBE_ARRAYS, *_OPTIONAL_ARRAYS)]
+        arrays += [record.attention, record.cross_attention]
+        strings = [record.text, *record.token_strings, json.dumps(record.meta)]
+        self._check_room(
+            sum(a.nbytes for a in arrays if a is not None)
+            + sum(len(t.encode("utf-8", "surrogatepass")) + 16 for t in strings)
+        )
         g = self._probes.create_group(record.probe_id)
+        self._open.append(g)
         for key, value in {
             "id": record.probe_id,
             "text": record.text,
@@ -260,10 +328,11 @@ class AttentionStoreWriter:
         }.items():
             g.attrs[key] = _attr_value(value)
         n_layers, n_heads, n_packed = record.attention.shape
-        g.create_dataset(
-            "attention", data=record.attention, chunks=(1, 1, max(n_packed, 1)), **self._filter
+        self._dataset(
+            g, "attention", data=record.attention, chunks=(1, 1, max(n_packed, 1)), **self._filter
         )
-        g.create_dataset(
+        self._dataset(
+            g,
             "token_strings",
             data=np.array(record.token_strings, dtype=object),
             dtype=h5py.string_dtype("utf-8"),
@@ -271,35 +340,83 @@ class AttentionStoreWriter:
         for name in _PROBE_ARRAYS + _OPTIONAL_ARRAYS:
             value = getattr(record, name)
             if value is not None:
-                g.create_dataset(name, data=value, **self._filter)
+                self._dataset(g, name, data=value, **self._filter)
         if record.cross_attention is not None:
             cross = np.asarray(record.cross_attention, np.float16)
             # One (cross layer, head) map per chunk, as for the self-attention maps.
             chunks = (1, 1, max(cross.shape[2], 1), max(cross.shape[3], 1))
-            g.create_dataset("cross_attention", data=cross, chunks=chunks, **self._filter)
+            self._dataset(g, "cross_attention", data=cross, chunks=chunks, **self._filter)
+        g.attrs[ATTRS_CHECKSUM] = attrs_checksum(g.attrs, record.token_strings)
+        # Flush while the probe's objects are still open: HDF5 writes cached chunks when a
+        # dataset closes, and a failure there (disk full) is only printed by h5py and later
+        # crashed the process; a failed flush raises here instead.
+        self._file.flush()
+        self._open.clear()
         self._ids.append(record.probe_id)
         if record.decomposition_error.size:
             self._max_error = max(self._max_error, float(np.max(record.decomposition_error)))
 
+    def _check_room(self, n_bytes: int) -> None:
+        """Raise ENOSPC before writing when the disk cannot take `n_bytes` more (uncompressed).
+
+        HDF5 handles a failed write badly (h5py prints it from a destructor, and the
+        process could crash later), so a full disk is caught before HDF5 meets it; the
+        bound is the uncompressed size plus room for HDF5's metadata.
+        """
+        need = n_bytes + _METADATA_ROOM
+        free = shutil.disk_usage(self.tmp_path.parent).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"No space left: up to {need} bytes needed next")
+
+    def _dataset(self, group: h5py.Group, name: str, **kwargs) -> h5py.Dataset:
+        """Create one dataset and keep it open until the probe is flushed."""
+        dset = group.create_dataset(name, **kwargs)
+        self._open.append(dset)
+        return dset
+
     def close(self) -> Path:
         """Mark the file complete, close it and rename it into place; return the final path."""
+        try:
+            return self._close()
+        except Exception as exc:
+            if isinstance(exc, OSError) or is_disk_full(exc):
+                raise self._failed(exc) from exc
+            raise
+
+    def _close(self) -> Path:
         f = self._file
+        self._check_room(sum(len(i.encode("utf-8", "surrogatepass")) + 16 for i in self._ids))
         f.create_dataset(
-            "probe_ids", data=np.array(self._ids, dtype=object), dtype=h5py.string_dtype("utf-8")
+            "probe_ids",
+            data=np.array(self._ids, dtype=object),
+            dtype=h5py.string_dtype("utf-8"),
         )
         f.attrs["n_probes"] = len(self._ids)
         f.attrs["max_decomposition_error"] = self._max_error
+        f.attrs[ATTRS_CHECKSUM] = attrs_checksum(f.attrs, self._ids)
         f.attrs["complete"] = True  # last: a reader refuses any file without it
         f.close()
         os.replace(self.tmp_path, self.path)
         return self.path
 
     def abort(self) -> None:
-        """Close and delete the temporary file."""
+        """Close and delete the temporary file (safe to call twice)."""
+        # Truncate first: closing flushes HDF5's metadata, and on a full disk that flush
+        # failed again and crashed the process (SIGSEGV) with the temp file left behind.
+        with contextlib.suppress(OSError):
+            os.truncate(self.tmp_path, 0)
+        self._open.clear()
         try:
-            self._file.close()
+            with contextlib.suppress(Exception):  # the file is deleted anyway
+                if self._file is not None:
+                    self._file.close()
         finally:
             self.tmp_path.unlink(missing_ok=True)
+
+    def _failed(self, exc: Exception) -> OSError:
+        """Abort, and return the error to raise for a failed write (disk full named as such)."""
+        self.abort()
+        return write_failure(exc, self.path, [self.tmp_path])
 
     def __enter__(self) -> AttentionStoreWriter:
         return self
@@ -320,6 +437,40 @@ def _decode(value):
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+def _verify_checksum(attrs, strings: list) -> None:
+    """Raise ValueError when `attrs` carry ATTRS_CHECKSUM and it does not match (older files do not)."""
+    if ATTRS_CHECKSUM in attrs:
+        stored = int(attrs[ATTRS_CHECKSUM])
+        if stored != attrs_checksum(attrs, strings):
+            raise ValueError(f"{ATTRS_CHECKSUM} mismatch: attributes or strings changed on disk")
+
+
+def _check_shapes(rec: AttentionRecord, n_tokens) -> None:
+    """Raise ValueError naming the first array whose shape disagrees with the token count."""
+    n, n_layers, n_heads = rec.n_tokens, rec.n_layers, rec.n_heads
+    want = {
+        "token_strings": (n,),
+        "byte_spans": (n, 2),
+        "window_start": (n,),
+        "head_norm": (n_layers, n_heads, n),
+        "head_cosine": (n_layers, n_heads, n),
+        "attn_out_norm": (n_layers, n),
+        "decomposition_error": (n_layers,),
+    }
+    if rec.attention is not None:
+        want["attention"] = (n_layers, n_heads, packed_size(n))
+    if n_tokens is not None and int(n_tokens) != n:
+        raise ValueError(f"token_ids holds {n} tokens, the n_tokens attribute says {n_tokens}")
+    for name, shape in want.items():
+        value = getattr(rec, name)
+        got = (len(value),) if isinstance(value, list) else tuple(value.shape)
+        if got != shape:
+            raise ValueError(f"{name} has shape {got}, expected {shape}")
+    for name in ("lens_ids", "lens_probs"):
+        if getattr(rec, name).shape[:2] != (n_layers, n):
+            raise ValueError(f"{name} has shape {getattr(rec, name).shape}")
+
+
 class AttentionStore:
     """Read-only view of a complete store; `record(probe_id)` returns an AttentionRecord."""
 
@@ -335,28 +486,35 @@ class AttentionStore:
             raise AttentionStoreError(
                 f"{self.path}: not a readable HDF5 file — truncated, or still being written? ({exc})"
             ) from exc
+        try:
+            self._open_checked()
+        except AttentionStoreError:
+            self._file.close()
+            raise
+        except Exception as exc:  # h5py raises OSError, KeyError, ValueError, ... on damage
+            self._file.close()
+            raise AttentionStoreError(
+                f"{self.path}: damaged attention store (root attributes or probe_ids: {exc})"
+            ) from exc
+
+    def _open_checked(self) -> None:
         attrs = self._file.attrs
         if not bool(attrs.get("complete", False)):
-            self._file.close()
             raise AttentionStoreError(
                 f"{self.path}: incomplete attention store (the writer did not finish; "
                 "delete it and rerun the dump)"
             )
         version = int(attrs.get("schema_version", -1))
         if version not in READABLE_VERSIONS:
-            self._file.close()
             raise AttentionStoreError(
                 f"{self.path}: schema version {version}, this reader understands "
                 f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
-        try:
-            self.attrs = {k: _decode(v) for k, v in attrs.items()}
-            self.probe_ids = [_decode(p) for p in self._file["probe_ids"][()]]
-            self._id_set = frozenset(self.probe_ids)
-            self._datasets: dict[str, h5py.Dataset] = {}
-        except (OSError, KeyError) as exc:
-            self._file.close()
-            raise AttentionStoreError(f"{self.path}: damaged attention store ({exc})") from exc
+        self.attrs = {k: _decode(v) for k, v in attrs.items()}
+        self.probe_ids = [_decode(p) for p in self._file["probe_ids"][()]]
+        _verify_checksum(attrs, self.probe_ids)
+        self._id_set = frozenset(self.probe_ids)
+        self._datasets: dict[str, h5py.Dataset] = {}
 
     def __len__(self) -> int:
         return len(self.probe_ids)
@@ -374,33 +532,51 @@ class AttentionStore:
         return self._file[PROBE_GROUP][probe_id]
 
     def record(self, probe_id: str, attention: bool = True) -> AttentionRecord:
-        """Return the AttentionRecord of one probe (attention=False skips all maps)."""
+        """Return the AttentionRecord of one probe (attention=False skips all maps).
+
+        Any failure to read it (a damaged chunk, checksum, attribute or shape) raises
+        AttentionStoreError naming the file, the probe and the dataset.
+        """
+        if probe_id not in self._id_set:
+            raise KeyError(f"{self.path}: no probe {probe_id!r}")
+        name = "group"
         try:
             g = self._group(probe_id)
+            name = "attributes"
             a = {k: _decode(v) for k, v in g.attrs.items()}
-            arrays = {
-                name: g[name][()] if name in g else None
-                for name in _PROBE_ARRAYS + _OPTIONAL_ARRAYS
-            }
-            strings = [_decode(s) for s in g["token_strings"][()]]
-            packed = g["attention"][()] if attention else None
-            cross = g["cross_attention"][()] if attention and "cross_attention" in g else None
-        except OSError as exc:
-            raise AttentionStoreError(f"{self.path}: probe {probe_id}: unreadable ({exc})") from exc
-        known = {"id", "text", "language", "domain", "kind", "meta", "n_tokens"}
-        return AttentionRecord(
-            probe_id=probe_id,
-            text=a["text"],
-            language=a["language"],
-            domain=a["domain"],
-            kind=a["kind"],
-            meta=json.loads(a["meta"]) if a.get("meta") else {},
-            token_strings=strings,
-            attention=packed,
-            cross_attention=cross,
-            attrs={k: v for k, v in a.items() if k not in known},
-            **arrays,
-        )
+            arrays = {}
+            for name in _PROBE_ARRAYS + _OPTIONAL_ARRAYS:
+                arrays[name] = g[name][()] if name in g else None
+            name = "token_strings"
+            strings = [_decode(s) for s in g[name][()]]
+            name = "attributes"
+            _verify_checksum(g.attrs, strings)
+            name = "attention"
+            packed = g[name][()] if attention else None
+            name = "cross_attention"
+            cross = g[name][()] if attention and name in g else None
+            name = "attributes"
+            known = {"id", "text", "language", "domain", "kind", "meta", "n_tokens"}
+            rec = AttentionRecord(
+                probe_id=probe_id,
+                text=a["text"],
+                language=a["language"],
+                domain=a["domain"],
+                kind=a["kind"],
+                meta=json.loads(a["meta"]) if a.get("meta") else {},
+                token_strings=strings,
+                attention=packed,
+                cross_attention=cross,
+                attrs={k: v for k, v in a.items() if k not in known | _UNCHECKED_ATTRS},
+                **arrays,
+            )
+            name = "shapes"
+            _check_shapes(rec, a.get("n_tokens"))
+        except Exception as exc:  # h5py raises OSError, KeyError, ValueError, ... on damage
+            raise AttentionStoreError(
+                f"{self.path}: probe {probe_id!r}: dataset {name!r} unreadable or damaged ({exc})"
+            ) from exc
+        return rec
 
     def attention_map(self, probe_id: str, layer: int, head: int) -> np.ndarray:
         """Return one dense map [query, key] as float32, reading only its own chunk."""
@@ -411,9 +587,14 @@ class AttentionStore:
                     self._datasets.clear()
                 dset = self._datasets[probe_id] = self._group(probe_id)["attention"]
             packed = dset[layer, head]
-        except OSError as exc:
-            raise AttentionStoreError(f"{self.path}: probe {probe_id}: unreadable ({exc})") from exc
-        return unpack_lower(packed, n_tokens_of(packed.shape[-1]))
+            return unpack_lower(packed, n_tokens_of(packed.shape[-1]))
+        except (KeyError, IndexError):
+            raise
+        except Exception as exc:  # h5py raises OSError, ValueError, ... on damage
+            raise AttentionStoreError(
+                f"{self.path}: probe {probe_id!r}: dataset 'attention' layer {layer} head {head}: "
+                f"unreadable or damaged ({exc})"
+            ) from exc
 
     def cross_attention_map(self, probe_id: str, i: int, head: int) -> np.ndarray:
         """Return cross-attention map `i` [token, byte] as float32, reading only its chunk."""
@@ -422,8 +603,13 @@ class AttentionStore:
             if "cross_attention" not in g:
                 raise ValueError(f"{self.path}: probe {probe_id} holds no cross-attention")
             return g["cross_attention"][i, head].astype(np.float32)
-        except OSError as exc:
-            raise AttentionStoreError(f"{self.path}: probe {probe_id}: unreadable ({exc})") from exc
+        except (KeyError, IndexError, ValueError):
+            raise
+        except Exception as exc:  # h5py raises OSError, ... on damage
+            raise AttentionStoreError(
+                f"{self.path}: probe {probe_id!r}: dataset 'cross_attention' map {i} head "
+                f"{head}: unreadable or damaged ({exc})"
+            ) from exc
 
     def close(self) -> None:
         self._datasets.clear()

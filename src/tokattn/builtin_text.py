@@ -263,7 +263,7 @@ def iter_news() -> Iterator[BuiltinDocument]:
         if not path.exists():
             raise BuiltinTextMissing(f"gensim test data file {path} is missing")
         # The files are Latin-1 (a pound sign is byte 0xA3), one article per line.
-        for line in path.read_text(encoding="latin-1").splitlines():
+        for line in path.read_text(encoding="latin-1").split("\n"):
             if line.strip():
                 yield BuiltinDocument(line.strip(), "en")
 

@@ -188,10 +188,23 @@ class _CorpusBuilder:
         candidates = []  # (cap key, index, text, data, digest, language), capped sources only
         decode_counts: dict = {}
         read, short, dups = [0, 0], [0, 0], [0, 0]  # [documents, bytes]
+        boms, nuls = 0, [0, 0]  # documents with a leading BOM; [documents, NUL characters]
         for text, language in _source_documents(source, decode_counts):
             data = text.encode("utf-8")
             read[0] += 1
             read[1] += len(data)
+            # A byte-order mark at the start of a file is an encoding mark, not text.
+            if text.startswith("\ufeff"):
+                boms += 1
+                text = text[1:]
+                data = text.encode("utf-8")
+            # NUL is never text, and HDF5's strings (the attention store) cannot hold it:
+            # removed here, once, so every later stage sees the same clean text.
+            if "\x00" in text:
+                nuls[0] += 1
+                nuls[1] += text.count("\x00")
+                text = text.replace("\x00", "")
+                data = text.encode("utf-8")
             if self.form:
                 normalized = unicodedata.normalize(self.form, text)
                 if normalized is not text:  # CPython returns the same object when unchanged
@@ -230,6 +243,8 @@ class _CorpusBuilder:
             "dropped_too_short": _counts(short),
             "dropped_duplicates": _counts(dups),
             "dropped_by_max_bytes": _counts(capped),
+            "bom_stripped": boms,
+            "nul_removed": {"documents": nuls[0], "characters": nuls[1]},
             "decode_replaced": decode_counts.get("decode_replaced", 0),
             "decode_skipped": decode_counts.get("decode_skipped", 0),
             "by_split": by_split,

@@ -33,7 +33,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tokattn.attention_store import AttentionRecord, AttentionStore, compression_options
+from tokattn.atomic_files import remove_stale_temps
+from tokattn.attention_store import (
+    AttentionRecord,
+    AttentionStore,
+    AttentionStoreError,
+    dataset_options,
+)
+from tokattn.model_checks import check_finite_arrays
 from tokattn.projection import project_maps, unit_spans
 
 # Means over token queries (token frame; contributions are per token too).
@@ -187,6 +194,7 @@ class WordMapWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        remove_stale_temps(self.path)
         self._file = h5py.File(self.tmp, "w")
         for k, v in attrs.items():
             self._file.attrs[k] = v
@@ -206,13 +214,13 @@ class WordMapWriter:
         each row's projected mass [layer, head, word] (before renormalising)."""
         g = self._group.create_group(probe_id)
         chunks = (1, 1, *maps.shape[2:]) if maps.size else None
-        g.create_dataset("maps", data=maps, chunks=chunks, **compression_options("gzip", 4))
-        g.create_dataset("unit_spans", data=units.astype(np.int32))
+        g.create_dataset("maps", data=maps, chunks=chunks, **dataset_options("gzip", 4))
+        g.create_dataset("unit_spans", data=units.astype(np.int32), fletcher32=True)
         if projected_mass is not None:
             g.create_dataset(
                 "projected_mass",
                 data=np.asarray(projected_mass, np.float32),
-                **compression_options("gzip", 4),
+                **dataset_options("gzip", 4),
             )
         self._ids.append(probe_id)
 
@@ -253,7 +261,14 @@ class WordMaps:
 
     def maps(self, probe_id: str) -> np.ndarray:
         """Return one probe's word maps [layer, head, word, word] as float32."""
-        return self._file["probes"][probe_id]["maps"][()].astype(np.float32)
+        if probe_id not in self.probe_ids:
+            raise KeyError(f"{self.path}: no probe {probe_id!r}")
+        try:
+            return self._file["probes"][probe_id]["maps"][()].astype(np.float32)
+        except Exception as exc:  # h5py raises OSError (e.g. a Fletcher32 mismatch) on damage
+            raise AttentionStoreError(
+                f"{self.path}: probe {probe_id!r}: dataset 'maps' unreadable or damaged ({exc})"
+            ) from exc
 
     def projected_mass(self, probe_id: str) -> np.ndarray | None:
         """Return each word row's projected mass [layer, head, word] (None in older files)."""
@@ -406,6 +421,8 @@ def analyze_store(
         )
         with WordMapWriter(word_maps_path, meta) as word_writer:
             for record in store:
+                # A store written before the dump refused non-finite models may hold NaN.
+                check_finite_arrays(vars(record), f"{store_path}: probe {record.probe_id}")
                 maps = record.attention_maps()  # [layer, head, q, k], unpacked once per probe
                 acc.add(record, maps)
                 units = unit_spans(record.text, "word")

@@ -38,20 +38,6 @@ GPU_PEAK_BF16_TFLOPS = {
 }
 
 
-class NonFiniteWeightsError(ValueError):
-    """A model's parameters hold NaN or inf; no stage may use it."""
-
-
-def require_finite_weights(model: torch.nn.Module, where: str) -> None:
-    """Raise NonFiniteWeightsError (naming `where` and the tensors) if a parameter is NaN/inf."""
-    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
-    if bad:
-        raise NonFiniteWeightsError(
-            f"{where}: {len(bad)} parameter tensors hold NaN or inf (first: "
-            f"{', '.join(bad[:3])}); the model diverged or the file is damaged"
-        )
-
-
 # Bound of `context_tokens` in config/schema.yaml (2^20), also applied to the token count
 # that `context_bytes` converts to.
 MAX_CONTEXT_TOKENS = 1 << 20

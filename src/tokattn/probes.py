@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from tokattn.atomic_files import remove_stale_temps
+
 STRESS_KINDS = ("typos", "casing", "digits", "addition", "repeat", "rare_words")
 DEFAULTS = {
     "max_bytes": 256,
@@ -316,6 +318,7 @@ def build_probes(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    remove_stale_temps(out_path)
     with open(tmp, "w", encoding="utf-8") as fh:
         for p in probes:
             fh.write(json.dumps(p, ensure_ascii=False) + "\n")

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tokattn.atomic_files import is_disk_full, write_failure
+
 READ_BATCH_DOCS = 512
 ENCODE_SCHEMA_VERSION = 1
 
@@ -123,65 +125,80 @@ def pretokenize_split(
         file=sys.stderr,
         mininterval=2.0,
     )
-    backend = tokenizer.backend_tokenizer
-    with open(tmp_ids, "wb") as f_ids, open(tmp_counts, "wb") as f_counts:
-        batches = (
-            batch
-            for parquet in parquets
-            for batch in parquet.iter_batches(batch_size=READ_BATCH_DOCS, columns=["text"])
-        )
-        for batch in batches:
-            texts = batch.column(0).to_pylist()
-            # add_special_tokens: the tokenizer's own template (tokattn's adds a leading <s>,
-            # so training sees documents exactly as `tokenizer(text)` gives them later).
-            for text, enc in zip(texts, backend.encode_batch(texts), strict=True):
-                spans = token_byte_spans_from_offsets(tokenizer, text, enc.tokens, enc.offsets)
-                doc_bytes = len(text.encode("utf-8"))
-                counts = byte_counts_from_spans(spans, doc_bytes)
-                ids = np.asarray([*enc.ids, eos_id], dtype=ids_dtype)
-                ids.tofile(f_ids)
-                counts.astype(np.uint32).tofile(f_counts)
-                n_tokens += len(ids)
-                n_bytes += doc_bytes
-                max_count = max(max_count, int(counts.max()))
-                doc_offsets.append(n_tokens)
-            bar.update(batch.num_rows)
-    bar.close()
-    counts_dtype = np.dtype(np.uint16 if max_count < 2**16 else np.uint32)
     tmp_bytes = final["bytes"].with_name(final["bytes"].name + ".tmp")
-    if counts_dtype == np.uint32:
-        os.replace(tmp_counts, tmp_bytes)
-    else:
-        _narrow_copy(tmp_counts, tmp_bytes, counts_dtype)
-        tmp_counts.unlink()
     tmp_docs = final["docs"].with_name(final["docs"].name + ".tmp.npy")
-    np.save(tmp_docs, np.frombuffer(doc_offsets, dtype=np.int64))
-    meta = {
-        "schema_version": ENCODE_SCHEMA_VERSION,
-        "split": split,
-        "tokenizer": tokenizer_dir.name,
-        "tokenizer_sha256": file_sha256(tokenizer_dir / "tokenizer.json"),
-        "sources": [Path(path).name for path in parquet_paths],
-        "vocab_size": vocab_size,
-        "ids_dtype": ids_dtype.name,
-        "bytes_dtype": counts_dtype.name,
-        "eos_token_id": int(eos_id),
-        "special_token_ids": {
-            "bos": tokenizer.bos_token_id,
-            "eos": int(eos_id),
-            "pad": tokenizer.pad_token_id,
-            "unk": tokenizer.unk_token_id,
-        },
-        "n_docs": len(doc_offsets) - 1,
-        "n_tokens": n_tokens,
-        "n_bytes": n_bytes,
-        "bytes_per_token": n_bytes / n_tokens if n_tokens else 0.0,
-    }
-    # Data files first, metadata last: a split is complete when its .json exists.
-    os.replace(tmp_ids, final["ids"])
-    os.replace(tmp_bytes, final["bytes"])
-    os.replace(tmp_docs, final["docs"])
-    _atomic_json(meta, final["meta"])
+    temps = [
+        tmp_ids,
+        tmp_counts,
+        tmp_bytes,
+        tmp_docs,
+        final["meta"].with_name(final["meta"].name + ".tmp"),
+    ]
+    try:
+        backend = tokenizer.backend_tokenizer
+        with open(tmp_ids, "wb") as f_ids, open(tmp_counts, "wb") as f_counts:
+            batches = (
+                batch
+                for parquet in parquets
+                for batch in parquet.iter_batches(batch_size=READ_BATCH_DOCS, columns=["text"])
+            )
+            for batch in batches:
+                texts = batch.column(0).to_pylist()
+                # add_special_tokens: the tokenizer's own template (tokattn's adds a leading <s>,
+                # so training sees documents exactly as `tokenizer(text)` gives them later).
+                for text, enc in zip(texts, backend.encode_batch(texts), strict=True):
+                    spans = token_byte_spans_from_offsets(tokenizer, text, enc.tokens, enc.offsets)
+                    doc_bytes = len(text.encode("utf-8"))
+                    counts = byte_counts_from_spans(spans, doc_bytes)
+                    ids = np.asarray([*enc.ids, eos_id], dtype=ids_dtype)
+                    ids.tofile(f_ids)
+                    counts.astype(np.uint32).tofile(f_counts)
+                    n_tokens += len(ids)
+                    n_bytes += doc_bytes
+                    max_count = max(max_count, int(counts.max()))
+                    doc_offsets.append(n_tokens)
+                bar.update(batch.num_rows)
+        bar.close()
+        counts_dtype = np.dtype(np.uint16 if max_count < 2**16 else np.uint32)
+        if counts_dtype == np.uint32:
+            os.replace(tmp_counts, tmp_bytes)
+        else:
+            _narrow_copy(tmp_counts, tmp_bytes, counts_dtype)
+            tmp_counts.unlink()
+        np.save(tmp_docs, np.frombuffer(doc_offsets, dtype=np.int64))
+        meta = {
+            "schema_version": ENCODE_SCHEMA_VERSION,
+            "split": split,
+            "tokenizer": tokenizer_dir.name,
+            "tokenizer_sha256": file_sha256(tokenizer_dir / "tokenizer.json"),
+            "sources": [Path(path).name for path in parquet_paths],
+            "vocab_size": vocab_size,
+            "ids_dtype": ids_dtype.name,
+            "bytes_dtype": counts_dtype.name,
+            "eos_token_id": int(eos_id),
+            "special_token_ids": {
+                "bos": tokenizer.bos_token_id,
+                "eos": int(eos_id),
+                "pad": tokenizer.pad_token_id,
+                "unk": tokenizer.unk_token_id,
+            },
+            "n_docs": len(doc_offsets) - 1,
+            "n_tokens": n_tokens,
+            "n_bytes": n_bytes,
+            "bytes_per_token": n_bytes / n_tokens if n_tokens else 0.0,
+        }
+        # Data files first, metadata last: a split is complete when its .json exists.
+        os.replace(tmp_ids, final["ids"])
+        os.replace(tmp_bytes, final["bytes"])
+        os.replace(tmp_docs, final["docs"])
+        _atomic_json(meta, final["meta"])
+    except BaseException as exc:
+        # A failed or interrupted job leaves no temp file behind (they can be large).
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and is_disk_full(exc):
+            raise write_failure(exc, final["ids"], temps) from exc
+        raise
     return meta
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from tokattn.model_checks import check_finite_model
+
 # Models that take no KV cache: every step recomputes the full sequence. The byte branch
 # rebuilds its byte frame from the whole token sequence, so a cached prefix cannot be
 # extended by a few tokens.
@@ -77,7 +79,6 @@ def load_scoring_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
-    from tokattn.model import require_finite_weights
 
     path = Path(path)
     dev = resolve_device(device)
@@ -85,8 +86,8 @@ def load_scoring_model(
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{path}: scoring needs a fast (tokenizers-backed) tokenizer")
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=resolve_dtype(dtype, dev))
-    require_finite_weights(model, f"model folder {path}")
     model.to(dev).eval()
+    check_finite_model(model, path)
     window = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
     if max_context_tokens:
         window = min(window, int(max_context_tokens))

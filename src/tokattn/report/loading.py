@@ -42,7 +42,8 @@ def load_probes(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise ReportInputError(f"{path}: no such file (run the attention stage)")
     probes = []
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+    # "\n" only: str.splitlines() also splits on U+2028/U+2029/U+0085 inside a text.
+    for n, line in enumerate(path.read_text("utf-8").split("\n"), 1):
         if line.strip():
             try:
                 probes.append(json.loads(line))

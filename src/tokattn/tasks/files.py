@@ -50,7 +50,8 @@ def file_format(path: str | Path, declared: str | None = None) -> str:
 def _jsonl_rows(path: Path) -> list[tuple[str, dict]]:
     """Return (location, object) for every non-blank line of a JSONL file."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # "\n" only: str.splitlines() also splits on U+2028/U+2029/U+0085 inside a string.
+        lines = path.read_text(encoding="utf-8").split("\n")
     except FileNotFoundError:
         raise TaskFileError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:

@@ -245,7 +245,7 @@ def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_p
 
     from tokattn.attention_dump import DumpConfig, architecture, load_causal_lm, probe_record
     from tokattn.evaluation.model_io import load_scoring_model
-    from tokattn.model import NonFiniteWeightsError
+    from tokattn.model_checks import NonFiniteModelError
 
     _, model_dir = run_training(tiny_arm("bpe"), tiny_training(budget_bytes=4000), tag="ok")
     poisoned = tmp_path / "poisoned"
@@ -255,7 +255,7 @@ def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_p
     weights[name][0] = float("nan")
     save_file(weights, poisoned / "model.safetensors", metadata={"format": "pt"})
     for load in (lambda p: load_causal_lm(str(p)), load_scoring_model):
-        with pytest.raises(NonFiniteWeightsError, match=rf"{poisoned}.*{name}"):
+        with pytest.raises(NonFiniteModelError, match=rf"{poisoned}.*{name}"):
             load(poisoned)
 
     model, tokenizer = load_causal_lm(str(model_dir))
@@ -267,7 +267,7 @@ def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_p
 
     from tokattn.export import export_model
 
-    with pytest.raises(NonFiniteWeightsError, match="not exported"):
+    with pytest.raises(NonFiniteModelError, match="not exported"):
         export_model(model, SimpleNamespace(name="tiny"), None, tmp_path / "out", None, {})
     assert not (tmp_path / "out").exists()
 
