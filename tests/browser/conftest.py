@@ -69,9 +69,9 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_stores(tmp_path_factory) -> dict[str, Path]:
-    from tests.unit.viewer.stores import dump_tiny_stores
+    from tests.unit.viewer.stores import session_tiny_stores
 
-    return dump_tiny_stores(tmp_path_factory.mktemp("viewer-stores"))
+    return session_tiny_stores(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

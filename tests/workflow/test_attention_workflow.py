@@ -16,14 +16,6 @@ from .conftest import planned_jobs, run_snakemake
 pytestmark = pytest.mark.workflow
 
 
-@pytest.fixture(scope="module")
-def tiny_attention(tiny_workdir):
-    """Run `snakemake attention` on the tiny config (trains the tiny arms if needed)."""
-    config = str(tiny_workdir / "config.yaml")  # absolute: snakemake reads it from its cwd
-    run_snakemake(tiny_workdir, "--configfile", config, "--cores", "2", "attention")
-    return tiny_workdir
-
-
 def _runs(config):
     return [(arm["name"], seed) for arm in config["models"] for seed in config["seeds"]]
 

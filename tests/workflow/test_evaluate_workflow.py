@@ -16,14 +16,6 @@ pytestmark = pytest.mark.workflow
 TASKS = ["lm", "inference", "memory", "summarization"]
 
 
-@pytest.fixture(scope="module")
-def tiny_evaluate(tiny_workdir):
-    """Run `snakemake evaluate` on the tiny config (trains the tiny arms if needed)."""
-    config = str(tiny_workdir / "config.yaml")  # absolute: snakemake reads it from its cwd
-    run_snakemake(tiny_workdir, "--configfile", config, "--cores", "2", "evaluate")
-    return tiny_workdir
-
-
 def _runs(config):
     return [(arm["name"], seed) for arm in config["models"] for seed in config["seeds"]]
 

@@ -40,14 +40,6 @@ class _Page(HTMLParser):
         self.links += [v for k, v in attrs if k in ("href", "src") and v]
 
 
-@pytest.fixture(scope="module")
-def tiny_report(tiny_workdir):
-    """Run `snakemake report` on the tiny config (runs every missing stage first)."""
-    config = str(tiny_workdir / "config.yaml")
-    run_snakemake(tiny_workdir, "--configfile", config, "--cores", "2", "report", timeout=3600)
-    return tiny_workdir
-
-
 def test_report_page_and_figures(tiny_report, tiny_config):
     report = tiny_report / "results/report"
     page = (report / "index.html").read_text(encoding="utf-8")

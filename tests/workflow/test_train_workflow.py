@@ -14,14 +14,6 @@ from .conftest import planned_jobs, run_snakemake
 pytestmark = pytest.mark.workflow
 
 
-@pytest.fixture(scope="module")
-def tiny_trained(tiny_workdir):
-    """Run `snakemake train` on the tiny config once; return the workdir."""
-    config = str(tiny_workdir / "config.yaml")  # absolute: snakemake reads it from its cwd
-    run_snakemake(tiny_workdir, "--configfile", config, "--cores", "2", "train")
-    return tiny_workdir
-
-
 def _runs(config):
     return [(m["name"], seed) for m in config["models"] for seed in config["seeds"]]
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.viewer.stores import dump_tiny_stores, synthetic_store
+from tests.unit.viewer.stores import session_tiny_stores, synthetic_store
 
 
 @pytest.fixture(scope="session")
 def tiny_stores(tmp_path_factory) -> dict[str, Path]:
-    return dump_tiny_stores(tmp_path_factory.mktemp("viewer-stores"))
+    return session_tiny_stores(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

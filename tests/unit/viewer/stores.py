@@ -64,6 +64,22 @@ def dump_tiny_stores(root: Path) -> dict[str, Path]:
     return out
 
 
+def session_tiny_stores(tmp_path_factory) -> dict[str, Path]:
+    """`dump_tiny_stores` once per pytest session: the viewer unit tests and the browser
+    tests both use these stores, and session fixtures of two conftests are not shared."""
+    root = tmp_path_factory.getbasetemp() / "viewer-tiny-stores"
+    done = root / "stores.json"
+    if done.is_file():
+        return {kind: Path(path) for kind, path in json.loads(done.read_text()).items()}
+    if root.exists():  # an earlier dump in this session failed part-way: start over
+        import shutil
+
+        shutil.rmtree(root)
+    stores = dump_tiny_stores(root)
+    done.write_text(json.dumps({kind: str(path) for kind, path in stores.items()}))
+    return stores
+
+
 def _sharpen(model_dir: Path) -> None:
     """Scale the query projections so the random model's maps are not near-uniform."""
     import torch
