@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tokattn.atomic_files import umask_mode
+
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "last.pt"
 PREVIOUS_NAME = "prev.pt"
@@ -155,6 +157,7 @@ def save_checkpoint(state: dict, directory: str | Path) -> Path:
     )
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, umask_mode())  # mkstemp's 0600 would survive the rename
         with os.fdopen(fd, "wb") as fh:
             torch.save({"format_version": FORMAT_VERSION, **state}, fh)
             fh.flush()
