@@ -6,7 +6,8 @@ JOBS is a JSON list of {"kind", "argv"}; OUT gets one JSON result per job ({"ok"
 - kind "snakemake": `snakemake ARGV` in this process (one import for every dry run; the
   caller adds `-n`); stdout and stderr go to the job's log file.
 - kind "script": `python ARGV` up to its argument parsing only: the script runs with
-  `argparse.ArgumentParser.parse_args` stopped right after a successful parse, so a
+  `argparse.ArgumentParser.parse_args` (or `parse_known_args`) stopped right after a
+  successful parse, so a
   benchmark or planner is never started.
 - kind "lm_eval": lm-evaluation-harness's own command-line parser on ARGV.
 """
@@ -37,21 +38,35 @@ def _snakemake(argv: list[str]) -> None:
 
 def _script(argv: list[str]) -> None:
     path = Path(argv[0])
-    if "parse_args(" not in path.read_text("utf-8"):
+    text = path.read_text("utf-8")
+    if "parse_args(" not in text and "parse_known_args(" not in text:
         raise RuntimeError(f"{path} has no argparse parse_args(): it would run for real")
-    original = argparse.ArgumentParser.parse_args
+    original = argparse.ArgumentParser.parse_args, argparse.ArgumentParser.parse_known_args
+    inside_parse_args = []
 
     def parse_only(self, args=None, namespace=None):
-        raise Parsed(original(self, args, namespace))
+        inside_parse_args.append(True)  # parse_args calls parse_known_args, then checks extras
+        try:
+            parsed = original[0](self, args, namespace)
+        finally:
+            inside_parse_args.pop()
+        raise Parsed(parsed)
+
+    def parse_known_only(self, args=None, namespace=None):
+        parsed = original[1](self, args, namespace)
+        if inside_parse_args:
+            return parsed
+        raise Parsed(parsed)
 
     argparse.ArgumentParser.parse_args = parse_only
+    argparse.ArgumentParser.parse_known_args = parse_known_only
     sys.argv = list(argv)
     try:
         runpy.run_path(str(path), run_name="__main__")
     except Parsed:
         return
     finally:
-        argparse.ArgumentParser.parse_args = original
+        argparse.ArgumentParser.parse_args, argparse.ArgumentParser.parse_known_args = original
     raise RuntimeError(f"{path} finished without parsing its arguments")
 
 
