@@ -4,12 +4,8 @@ from snakemake.utils import min_version
 
 min_version("8.20")
 
-
-# The default experiment, unless the user names one: --configfile replaces it instead of
-# being merged into it, so config/tiny.yaml never inherits arms from config/config.yaml.
-if not workflow.overwrite_configfiles:
-
-    configfile: "config/config.yaml"
+# The config: config/config.yaml unless --configfile names another; read and validated by
+# rules/common.smk (one loader for every path: tokattn.config.load_config).
 
 
 include: "rules/common.smk"

@@ -6,14 +6,29 @@ from pathlib import Path
 # clean clone and inside per-rule conda envs that do not install the package.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from tokattn.config import ConfigError, validate_config
+from tokattn.config import LOCAL_DATASET_BUILDERS, ConfigError, load_config
+from tokattn.hf_source import CorpusError, data_file_paths
 
+# Config files are read by the project's loader (tokattn.config.load_config), not taken
+# from Snakemake's parse: it rejects duplicate keys (YAML keeps the last silently) and
+# names the file, line and column of an error. --configfile replaces the default file
+# instead of being merged into it, so config/tiny.yaml never inherits arms from
+# config/config.yaml; --config KEY=VALUE overrides are merged last, as Snakemake does.
+DEFAULT_CONFIG_FILE = "config/config.yaml"
+CONFIG_FILES = list(workflow.overwrite_configfiles) or [DEFAULT_CONFIG_FILE]
+if not workflow.overwrite_configfiles:
+    # Listed like a `configfile:` directive's file (the Snakemake report shows it).
+    workflow.configfiles.append(DEFAULT_CONFIG_FILE)
 try:
-    config.update(
-        validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    _resolved = load_config(
+        CONFIG_FILES,
+        overrides=dict(workflow.config_settings.config),
+        schema_path=Path(workflow.basedir) / "config" / "schema.yaml",
     )
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
+config.clear()
+config.update(_resolved)
 
 RESULTS = "results"
 SOURCES = {src["name"]: src for src in config["corpus"]["sources"]}
@@ -68,12 +83,18 @@ wildcard_constraints:
 
 
 def get_corpus_inputs(wildcards=None):
-    """Local files read by hf sources, so that editing one reruns the corpus stage."""
+    """Local files read by hf sources, so that editing one reruns the corpus stage.
+
+    Globs are expanded the way the reader expands them (tokattn.hf_source): a pattern is
+    not a file Snakemake could find. Hub sources' data_files live in the hub dataset.
+    """
     files = []
     for src in SOURCES.values():
-        if src["type"] == "hf" and "data_files" in src:
-            data_files = src["data_files"]
-            files.extend([data_files] if isinstance(data_files, str) else data_files)
+        if src["type"] == "hf" and src["path"] in LOCAL_DATASET_BUILDERS:
+            try:
+                files.extend(data_file_paths(src))
+            except CorpusError as err:
+                raise WorkflowError(f"config key 'corpus.sources': {err}") from None
     return files
 
 

@@ -124,6 +124,7 @@ def load_causal_lm(path: str, dtype: str = "float32", device: str = "cpu", hub: 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
+    from tokattn.model import require_finite_weights
 
     if not hub and not Path(path).is_dir():
         raise FileNotFoundError(
@@ -133,6 +134,7 @@ def load_causal_lm(path: str, dtype: str = "float32", device: str = "cpu", hub: 
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=DTYPES[dtype], attn_implementation="eager", local_files_only=not hub
     )
+    require_finite_weights(model, f"model {path}")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=not hub)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{path}: byte spans need a fast (tokenizers-backed) tokenizer")
@@ -247,6 +249,14 @@ def probe_record(
             w_bytes, w_ends = byte_frame(model, window_ids)
             byte_index = window_byte_index(w_ends, ends, window.index, len(w_bytes))
         _fill_window(arch, capture, window, out, cfg, byte_index)
+    for name in ("attention", "cross_attention"):
+        # Finite weights can still overflow (float16 runs): a NaN map must not be stored.
+        bad_layers = [i for i, maps in enumerate(out.get(name, [])) if not np.isfinite(maps).all()]
+        if bad_layers:
+            raise ValueError(
+                f"probe {probe['id']!r}: {name}[{bad_layers[0]}] holds NaN or inf "
+                f"(dtype {cfg.dtype}); nothing is stored for a non-finite map"
+            )
     if byte_branch:
         out.update(
             byte_ids=byte_ids.astype(np.int16),

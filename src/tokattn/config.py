@@ -7,6 +7,7 @@ any job is scheduled, and every `snakemake` invocation pays for its import time.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,12 @@ def _key_path(parts: Iterable[Any]) -> str:
     return out or "<root>"
 
 
+def _is_strict_integer(checker, instance) -> bool:
+    # JSON Schema (draft 6+) counts 1000.0 as an integer; every size here is used as a
+    # Python int (slices, shapes, seeds), where a float fails far from the config.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 def _extend_with_defaults(validator_class):
     """Return a validator class that fills `default` values while validating."""
     validate_properties = validator_class.VALIDATORS["properties"]
@@ -40,7 +47,11 @@ def _extend_with_defaults(validator_class):
                     instance.setdefault(prop, copy.deepcopy(subschema["default"]))
         yield from validate_properties(validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+    return jsonschema.validators.extend(
+        validator_class,
+        {"properties": set_defaults},
+        type_checker=validator_class.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+    )
 
 
 _DefaultFillingValidator = _extend_with_defaults(jsonschema.Draft7Validator)
@@ -67,12 +78,27 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{_key_path(path)}': {error.message}"
 
 
+def _check_finite(obj: Any, path: list) -> None:
+    """Raise ConfigError naming the first key whose value is a non-finite number."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        # JSON Schema's minimum/maximum never fire on NaN, and .inf passes every lower
+        # bound: a training lr of .inf would give an all-NaN model with every rule exit 0.
+        raise ConfigError(f"config key '{_key_path(path)}': {obj} is not a finite number")
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            _check_finite(value, [*path, key])
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            _check_finite(value, [*path, i])
+
+
 def validate_config(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Return a validated copy of `config` with defaults filled; raise ConfigError naming the key."""
     if not isinstance(config, Mapping) or not config:
         raise ConfigError(
             "config is empty: pass --configfile config/tiny.yaml or config/config.yaml"
         )
+    _check_finite(config, [])
     resolved = copy.deepcopy(dict(config))
     schema = load_schema(schema_path)
     validator = _DefaultFillingValidator(schema)
@@ -272,15 +298,94 @@ def _check_pretrained(config: dict) -> None:
             raise ConfigError(f"config key 'pretrained[{i}].revision': only valid with hub: true")
 
 
-def load_config(path: str | Path) -> dict:
-    """Return the validated config read from a YAML file."""
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # keys merged in with `<<` may be overridden on purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: construct_mapping reports it
+                    continue
+                if first is not None:
+                    raise ConfigError(
+                        f"{self.name}, line {key_node.start_mark.line + 1}, column "
+                        f"{key_node.start_mark.column + 1}: duplicate key "
+                        f"{key!r} (first given on line {first}); YAML would silently keep "
+                        "only the last value"
+                    )
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_config_file(path: str | Path) -> dict:
+    """Return the raw (unvalidated) mapping of a YAML config file; raise ConfigError naming
+    the file, and the line and column of a syntax error or a duplicate key."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path}: not valid UTF-8 at byte offset {exc.start}"
+        ) from None
+    loader = _StrictLoader(text)
+    loader.name = f"config file {path}"
+    try:
+        raw = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(filter(None, (exc.context, exc.problem)))
+        raise ConfigError(f"config file {path}{where}: not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from exc
-    return validate_config(raw or {})
+        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"config file {path}: the top level must be a mapping of keys, not {type(raw).__name__}"
+        )
+    return raw
+
+
+def merge_config(base: dict, override: Mapping) -> dict:
+    """Merge `override` into `base` in place (nested mappings key by key, like Snakemake's
+    --configfile / --config merging) and return `base`."""
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_config(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def load_config(
+    paths: str | Path | Iterable[str | Path],
+    overrides: Mapping | None = None,
+    schema_path: str | Path = SCHEMA_PATH,
+) -> dict:
+    """Return the validated config read from one or more YAML files, merged in order.
+
+    The one loader of the project: the Snakefile (rules/common.smk), `tokattn config
+    check` and the tests read config files through it. `overrides` (Snakemake's --config
+    KEY=VALUE) are merged last.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    raw: dict = {}
+    for path in paths:
+        merge_config(raw, read_config_file(path))
+    merge_config(raw, overrides or {})
+    return validate_config(raw, schema_path)
 
 
 def _walk_schema(schema: dict, root: dict, prefix: str, rows: list[tuple[str, str, str, str]]):

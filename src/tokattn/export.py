@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from tokattn.model import ArmSpec
+from tokattn.model import ArmSpec, require_finite_weights
 from tokattn.train_log import TrainLog
 
 SUMMARY_NAME = "train_summary.json"
@@ -44,6 +44,7 @@ def export_model(
     """Write a `save_pretrained` folder (safetensors + tokenizer + log + summary) atomically."""
     from tokattn.tokenization import METADATA_FILE, load_tokenizer
 
+    require_finite_weights(model, f"model {spec.name}: not exported")
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

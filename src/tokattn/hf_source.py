@@ -13,8 +13,10 @@ import bz2
 import codecs
 import glob
 import gzip
+import json
 import logging
 import lzma
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,27 +79,37 @@ def _cleaned_copy(path: Path, policy: str, tmp_dir: Path) -> tuple[Path, int]:
     return out, changed
 
 
-def resolve_data_files(source: dict) -> list[Path]:
-    """Return the local files of a source (globs expanded, relative to the working directory)."""
+def data_file_paths(source: dict) -> list[str]:
+    """Return the files of a local source's `data_files` as the config writes them: globs
+    expanded (sorted, files only), relative paths kept relative to the working directory.
+
+    The workflow's input function (rules/common.smk) and the reader both use it, so the
+    files Snakemake tracks are the files read. Raises CorpusError naming the source for a
+    pattern that matches nothing or a file that does not exist.
+    """
     data_files = source["data_files"]
     patterns = [data_files] if isinstance(data_files, str) else list(data_files)
-    files: list[Path] = []
+    files: list[str] = []
     for pattern in patterns:
-        path = Path(pattern).expanduser()
-        path = path if path.is_absolute() else Path.cwd() / path
+        expanded = os.path.expanduser(pattern)
         if any(ch in pattern for ch in "*?["):
-            matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
-            matches = [m for m in matches if m.is_file()]
+            matches = [m for m in glob.glob(expanded, recursive=True) if os.path.isfile(m)]
             if not matches:
                 raise CorpusError(
                     f"source {source['name']!r}: data_files pattern {pattern!r} matches no file"
                 )
-            files.extend(matches)
-        elif not path.is_file():
-            raise CorpusError(f"source {source['name']!r}: file {pattern!r} not found ({path})")
+            files.extend(sorted(matches, key=Path))
+        elif not os.path.isfile(expanded):
+            where = Path(expanded) if os.path.isabs(expanded) else Path.cwd() / expanded
+            raise CorpusError(f"source {source['name']!r}: file {pattern!r} not found ({where})")
         else:
-            files.append(path)
+            files.append(expanded)
     return files
+
+
+def resolve_data_files(source: dict) -> list[Path]:
+    """Return the local files of a source (globs expanded, relative to the working directory)."""
+    return [Path.cwd() / path for path in data_file_paths(source)]
 
 
 def _load(source: dict, where: str, **kwargs):
@@ -133,6 +145,19 @@ def _string_column(source: dict, where: str, batch, field: str, first_row: int) 
         raise CorpusError(
             f"source {source['name']!r}: {where}: row {first_row + bad} (0-based): "
             f"field {field!r} is null, expected a string"
+        )
+    if getattr(column.type, "extension_name", None) == "arrow.json":
+        # `datasets` stores a JSON field whose rows mix types as JSON text: decode it, so
+        # that string rows read as before and the error names the first row that is not.
+        values = [None if v is None else json.loads(v) for v in column.to_pylist()]
+        bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
+        if bad is None:
+            return values
+        shown = repr(values[bad])
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise CorpusError(
+            f"source {source['name']!r}: {where}: row {first_row + bad} (0-based): field "
+            f"{field!r} holds {type(values[bad]).__name__} {shown}, expected a string"
         )
     value = column[0].as_py() if len(column) else None
     raise CorpusError(

@@ -38,6 +38,25 @@ GPU_PEAK_BF16_TFLOPS = {
 }
 
 
+class NonFiniteWeightsError(ValueError):
+    """A model's parameters hold NaN or inf; no stage may use it."""
+
+
+def require_finite_weights(model: torch.nn.Module, where: str) -> None:
+    """Raise NonFiniteWeightsError (naming `where` and the tensors) if a parameter is NaN/inf."""
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise NonFiniteWeightsError(
+            f"{where}: {len(bad)} parameter tensors hold NaN or inf (first: "
+            f"{', '.join(bad[:3])}); the model diverged or the file is damaged"
+        )
+
+
+# Bound of `context_tokens` in config/schema.yaml (2^20), also applied to the token count
+# that `context_bytes` converts to.
+MAX_CONTEXT_TOKENS = 1 << 20
+
+
 @dataclass(frozen=True)
 class ArmSpec:
     """One model arm as resolved for training: every size is concrete."""
@@ -141,6 +160,14 @@ def resolve_arm(
         context = int(arm["context_tokens"])
     else:
         context = max(8, round(arm["context_bytes"] / bytes_per_token))
+    if context > MAX_CONTEXT_TOKENS:
+        # context_bytes is checked against its own bound in the schema; the token count it
+        # gives depends on the tokenizer, so only here can it be checked.
+        key = "context_tokens" if arm.get("context_tokens") else "context_bytes"
+        raise ValueError(
+            f"model arm {arm['name']!r}: config key '{key}' gives a context of {context} "
+            f"tokens, above the limit of {MAX_CONTEXT_TOKENS}"
+        )
     d_ff = arm["d_ff"]
     match = arm.get("match_non_embedding_params")
     if match is not None:

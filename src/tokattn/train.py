@@ -32,8 +32,11 @@ import torch.nn.functional as F
 
 from tokattn import __version__
 from tokattn.checkpoint import (
+    CHECKPOINT_NAME,
+    RunLock,
     capture_rng,
     load_checkpoint,
+    load_checkpoint_step,
     restore_rng,
     run_fingerprint,
     save_checkpoint,
@@ -51,6 +54,10 @@ from tokattn.optim import grad_accum_steps, lr_at, make_optimizer
 from tokattn.packing import IGNORE_INDEX, EvalWindows, PackedSequences
 from tokattn.tokenized import TokenizedSplit
 from tokattn.train_log import TrainLog
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss or the gradient norm stopped being finite; nothing was exported."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +176,15 @@ def _run(
     )
     T, MB = spec.context_tokens, cfg.micro_batch_size
     accum = grad_accum_steps(cfg.batch_size, MB, ctx.world)
-    data = PackedSequences(train_split, T, seed)
+    try:
+        data = PackedSequences(train_split, T, seed)
+        val_windows = EvalWindows(val_split, T, cfg.eval_bytes)
+    except ValueError as exc:
+        key = "context_tokens" if arm.get("context_tokens") else "context_bytes"
+        raise ValueError(
+            f"model arm {spec.name!r}: config key '{key}' ({arm[key]}, {T} tokens) does not "
+            f"fit the data: {exc}"
+        ) from None
     n_seq = data.sequences_for_budget(cfg.budget_bytes)
     total_steps = -(-n_seq // cfg.batch_size)
     warmup_steps = round(cfg.warmup_fraction * total_steps)
@@ -233,7 +248,6 @@ def _run(
         model = DDP(
             compiled, device_ids=[device.index] if device.type == "cuda" else None, **sync_kw
         )
-    val_windows = EvalWindows(val_split, T, cfg.eval_bytes)
     fpt = flops_per_token(
         spec, counts["non_embedding"], counts["byte_branch"], train_split.bytes_per_token
     )
@@ -248,6 +262,12 @@ def _run(
     )
 
     def checkpoint(at_step: int) -> None:
+        # The update of this very step can make the weights non-finite while its loss and
+        # gradient norm were finite: such a state must not become the "last good" one.
+        # Weights are replicated under DDP, so every rank decides alike.
+        bad = [n for n, p in raw_model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            diverged(f"non-finite weights after step {at_step} ({', '.join(bad[:3])})")
         open_loss = ctx.all_reduce_sum(loss_sum.clone()).item()  # collective: every rank
         if ctx.master:
             save_checkpoint(
@@ -282,10 +302,43 @@ def _run(
     # The open interval's loss is a global sum: rank 0 carries it, the others start at 0.
     loss_sum = torch.tensor(interval["loss_sum"] if ctx.master else 0.0, device=device)
     valid_in_interval, interval_tokens = interval["valid"], interval["tokens"]
+    # First step (1-based) whose loss or gradient norm was not finite, with those values;
+    # kept on the device so that the check costs no host sync per step.
+    first_bad = torch.zeros((), dtype=torch.float64, device=device)
+    bad_values = torch.zeros(2, dtype=torch.float64, device=device)
+
+    def diverged(what: str) -> None:
+        log.close()
+        last_good = load_checkpoint_step(checkpoint_dir)
+        kept = (
+            f"the last good checkpoint ({Path(checkpoint_dir) / CHECKPOINT_NAME}, step "
+            f"{last_good}) is kept"
+            if last_good is not None
+            else "no checkpoint was written yet"
+        )
+        raise TrainingDivergedError(
+            f"train {spec.name} seed {seed}: {what} (training.lr {cfg.lr}); training stopped "
+            f"and no model was exported; {kept}. Lower training.lr, raise warmup_fraction or "
+            "set grad_clip (each starts the run over)."
+        )
+
+    def stop_if_diverged() -> None:
+        # Collective (every rank): a rank-local NaN must stop all ranks at the same step.
+        flagged = (first_bad > 0).double()
+        totals = ctx.all_reduce_sum(torch.cat([flagged.view(1), (first_bad * flagged).view(1)]))
+        n_flagged, step_sum = totals.tolist()
+        if n_flagged:
+            loss_value, norm_value = bad_values.tolist()
+            diverged(
+                f"non-finite loss or gradient norm at step {round(step_sum / n_flagged)} of "
+                f"{total_steps} (loss {loss_value}, gradient norm {norm_value})"
+            )
+
     interval_start = time.perf_counter()
     model.train()
     while step < total_steps:
         base = step * cfg.batch_size
+        step_nll = torch.zeros((), dtype=torch.float64, device=device)
         for micro in range(accum):
             first = base + (micro * ctx.world + ctx.rank) * MB
             x, y = data.batch(np.arange(first, first + MB), n_seq, device)  # (B, T)
@@ -302,8 +355,14 @@ def _run(
                     )
                 (nll / denom).backward()
             loss_sum += nll.detach()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            step_nll += nll.detach().double()
+        # inf as max_norm measures the norm without clipping.
+        max_norm = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).double()
+        finite = torch.isfinite(step_nll) & torch.isfinite(grad_norm)
+        new_bad = ~finite & (first_bad == 0)
+        first_bad = torch.where(new_bad, torch.full_like(first_bad, step + 1), first_bad)
+        bad_values = torch.where(new_bad, torch.stack([step_nll, grad_norm]), bad_values)
         lr_used = optimizer.param_groups[0]["lr"]
         optimizer.step()
         scheduler.step()
@@ -318,6 +377,11 @@ def _run(
         log.advance()
         last = step == total_steps
         row = {}
+        logs = step % cfg.log_interval == 0 or step % cfg.eval_interval == 0
+        if logs or step % cfg.checkpoint_interval == 0 or last:
+            # Before anything is logged, evaluated or saved: a diverged model must never
+            # reach a checkpoint or the exported folder.
+            stop_if_diverged()
         if step % cfg.log_interval == 0 or last:
             total_loss = ctx.all_reduce_sum(loss_sum.clone()).item()
             seconds = time.perf_counter() - interval_start
@@ -401,6 +465,30 @@ def train_model(
     gloo on CPU when `training.device` is 'cpu'). Returns None when `stop_after_steps`
     stopped the run early (a simulated crash, for tests).
     """
+    args = dict(locals())  # the parameters above, passed on unchanged
+    if "WORLD_SIZE" in os.environ:
+        # A torchrun rank: the process that launched torchrun holds the run's lock.
+        return _train_model(**args)
+    # One trainer per run directory: a second one (e.g. an orphan of a killed Snakemake
+    # plus a rerun after --unlock) would overwrite the first one's checkpoints.
+    with RunLock(checkpoint_dir):
+        return _train_model(**args)
+
+
+def _train_model(
+    arm: Mapping,
+    arms: Sequence[Mapping],
+    training: Mapping,
+    seed: int,
+    tokenizer_dir: str | Path,
+    tokenized_dir: str | Path,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path,
+    tensorboard_dir: str | Path | None,
+    world_size: int,
+    threads: int | None,
+    stop_after_steps: int | None,
+) -> dict | None:
     device_pref = training.get("device", "auto")
     if world_size > 1 and device_pref == "auto" and not torch.cuda.is_available():
         warnings.warn(

@@ -77,6 +77,7 @@ def load_scoring_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
+    from tokattn.model import require_finite_weights
 
     path = Path(path)
     dev = resolve_device(device)
@@ -84,6 +85,7 @@ def load_scoring_model(
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{path}: scoring needs a fast (tokenizers-backed) tokenizer")
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=resolve_dtype(dtype, dev))
+    require_finite_weights(model, f"model folder {path}")
     model.to(dev).eval()
     window = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
     if max_context_tokens:
