@@ -159,6 +159,8 @@ def paired_difference(
         return row
     mean, sd = float(d.mean()), float(d.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    if sd <= 1e-12 * max(1.0, float(np.abs(va).max()), float(np.abs(vb).max())):
+        sd = half = 0.0  # rounding noise of identical differences: no spread at all
     row["ci_low"], row["ci_high"] = mean - half, mean + half
     if sd > 0:
         row["effect_size"] = abs(mean) / sd
@@ -395,12 +397,16 @@ def findings_table(
             rows += _pair_rows(sub, measure, frame, group, arms, tokenizers, True)
     rows += js_floor_rows(compare, arms)
     table = pd.DataFrame(rows, columns=[*FINDINGS_COLUMNS, "attention"])
-    not_learned = dict(zip(gate["arm"], gate["learned"].map(lambda x: x is False), strict=True))
+    not_learned = {
+        arm
+        for arm, ok in zip(gate["arm"], gate["learned"], strict=True)
+        if ok is not None and not pd.isna(ok) and not ok
+    }
     table["caveat"] = [
         "; ".join(
             f"no attention conclusion: {arm} did not learn"
             for arm in (a, b)
-            if attention and not_learned.get(arm, False)
+            if attention and arm in not_learned
         )
         for a, b, attention in zip(table["arm_a"], table["arm_b"], table["attention"], strict=True)
     ]
