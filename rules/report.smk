@@ -267,6 +267,7 @@ rule report_matched_heads:
 rule report_bpb:
     input:
         summary=f"{RESULTS}/eval/summary.csv",
+        test=f"{RESULTS}/corpus/test.parquet",
     output:
         report(
             f"{REPORT_FIGURES}/bpb.{REPORT_FORMAT}",
@@ -287,6 +288,7 @@ rule report_bpb:
 rule report_inference:
     input:
         summary=f"{RESULTS}/eval/summary.csv",
+        items=f"{RESULTS}/eval/items/inference.jsonl",
     output:
         report(
             f"{REPORT_FIGURES}/inference.{REPORT_FORMAT}",
@@ -307,6 +309,7 @@ rule report_inference:
 rule report_memory:
     input:
         summary=f"{RESULTS}/eval/summary.csv",
+        items=f"{RESULTS}/eval/items/memory.jsonl",
     output:
         report(
             f"{REPORT_FIGURES}/memory.{REPORT_FORMAT}",
