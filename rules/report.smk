@@ -6,6 +6,7 @@
 localrules:
     report,
     report_page,
+    report_findings,
     report_corpus_figure,
     report_tokenizer_figure,
     report_segmentation_figure,
@@ -288,7 +289,7 @@ rule report_bpb:
 rule report_inference:
     input:
         summary=f"{RESULTS}/eval/summary.csv",
-        items=f"{RESULTS}/eval/items/inference.jsonl",
+        eval_items=f"{RESULTS}/eval/items/inference.jsonl",
     output:
         report(
             f"{REPORT_FIGURES}/inference.{REPORT_FORMAT}",
@@ -309,7 +310,7 @@ rule report_inference:
 rule report_memory:
     input:
         summary=f"{RESULTS}/eval/summary.csv",
-        items=f"{RESULTS}/eval/items/memory.jsonl",
+        eval_items=f"{RESULTS}/eval/items/memory.jsonl",
     output:
         report(
             f"{REPORT_FIGURES}/memory.{REPORT_FORMAT}",
@@ -402,9 +403,28 @@ rule report_viewer_compare:
         "../scripts/build_report_viewer.py"
 
 
+rule report_findings:
+    input:
+        unpack(get_report_findings_inputs),
+    output:
+        findings=f"{RESULTS}/report/findings.csv",
+        gate=f"{RESULTS}/report/learned_gate.csv",
+    log:
+        f"{RESULTS}/logs/report/findings.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        eval_runs=get_report_findings_runs(),
+        tokenizers=get_eval_tokenizers(),
+    script:
+        "../scripts/build_report_findings.py"
+
+
 rule report_page:
     input:
         unpack(get_report_page_inputs),
+        findings=f"{RESULTS}/report/findings.csv",
+        learned_gate=f"{RESULTS}/report/learned_gate.csv",
     output:
         f"{RESULTS}/report/index.html",
     log:

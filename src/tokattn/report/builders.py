@@ -187,11 +187,11 @@ def _summary(inputs: Inputs):
 
 
 def _chance(inputs: Inputs):
-    """Chance levels of the eval items files in inputs['items'] (task = file stem), or None."""
+    """Chance levels of the eval items files in inputs['eval_items'] (task = file stem), or None."""
     from tokattn.tasks.chance import chance_levels
     from tokattn.tasks.items import read_jsonl
 
-    paths = _paths(inputs["items"]) if inputs.get("items") else []
+    paths = _paths(inputs["eval_items"]) if inputs.get("eval_items") else []
     for path in paths:
         if not Path(path).is_file():
             raise ReportInputError(f"{path}: no such file (run rule eval_items)")
@@ -208,12 +208,12 @@ def bpb_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 
 def inference_builder(inputs: Inputs, settings: Mapping) -> Figure:
-    """Return the inference accuracy figure (chance marks from inputs['items'] if given)."""
+    """Return the inference accuracy figure (chance marks from inputs['eval_items'])."""
     return fe.inference_figure(_summary(inputs), chance=_chance(inputs))
 
 
 def memory_builder(inputs: Inputs, settings: Mapping) -> Figure:
-    """Return the memory accuracy vs distance figure (chance lines from inputs['items'])."""
+    """Return the memory accuracy vs distance figure (chance lines from inputs['eval_items'])."""
     return fe.memory_figure(_summary(inputs), chance=_chance(inputs))
 
 

@@ -235,7 +235,7 @@ def test_benchmark_builders_draw_chance_from_the_items_and_test_split(tmp_path):
     items = tmp_path / "inference.jsonl"
     row = {"subtask": "addition", "choices": ["1", "2", "3", "4"], "answer": 0, "meta": {}}
     items.write_text(json.dumps(row) + "\n")
-    fig = BUILDERS["inference"]({"summary": str(summary), "items": [str(items)]}, {})
+    fig = BUILDERS["inference"]({"summary": str(summary), "eval_items": [str(items)]}, {})
     (chance,) = [c for c in fig.axes[0].collections if c.get_label() == "chance"]
     assert sorted(float(s[0, 1]) for s in chance.get_segments()) == [0.25, 0.25]  # all, addition
     test = tmp_path / "test.parquet"
@@ -243,4 +243,6 @@ def test_benchmark_builders_draw_chance_from_the_items_and_test_split(tmp_path):
     fig = BUILDERS["bpb"]({"summary": str(summary), "test": str(test)}, {})
     assert [x.get_ydata()[0] for x in fig.axes[0].lines if "unigram" in str(x.get_label())] == [1.0]
     with pytest.raises(ReportInputError, match="eval_items"):
-        BUILDERS["memory"]({"summary": str(summary), "items": [str(tmp_path / "no.jsonl")]}, {})
+        BUILDERS["memory"](
+            {"summary": str(summary), "eval_items": [str(tmp_path / "no.jsonl")]}, {}
+        )
