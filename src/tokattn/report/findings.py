@@ -18,7 +18,8 @@ Measures per frame:
 
 - per byte: test bits per byte overall, per language, per domain (eval `lm.json`);
 - word frame / bytes (tokenizer-independent, compared across every pair of arms): per
-  layer means over heads of `entropy_norm_word`, `distance_words`, `distance_bytes`
+  layer (group "layer l/L": only arms of the same depth meet there) and over all layers
+  ("all layers": every pair), means over heads of `entropy_norm_word`, `distance_words`, `distance_bytes`
   (bytes, averaged over query tokens) and the word-frame sink mass `1 − word_projected_mass`;
 - per token (labelled; only compared between arms that share a tokenizer): `sink_score`,
   `entropy_norm_per_token`, `prev_token_score_per_token`, `induction_score`;
