@@ -6,13 +6,18 @@ seed-vs-seed floor) on one measure and one group (a language, a domain, a layer)
 - the arms' seeds are **paired by seed index** (A's i-th smallest seed with B's i-th), and
   the difference A − B is taken per pair;
 - its 95 % CI is a **Student t-interval over the per-pair differences**:
-  mean ± t(0.975, n − 1) · sd / √n (sd with ddof = 1) — it reflects training (seed) noise,
-  not the finite item sample inside a seed;
+  mean ± t(0.975, n − 1) · sd / √n (sd with ddof = 1), which reflects training (seed)
+  noise. Benchmark and bits-per-byte rows also carry the finite item sample: every seed
+  is scored on the same items, so item noise does not average out over seeds and is not
+  in `sd`; their interval is mean ± t(0.975, n − 1) · √(sd²/n + v), with `v` the mean over
+  pairs of se_A² + se_B², se = (ci_high − ci_low) / (2 · 1.96) of that seed's item
+  bootstrap (the per-seed eval summary). Without it, two seeds that score the same on a
+  dozen items would "differ" from chance with a zero-width interval;
 - verdict: "differs" when the CI excludes 0, "within seed noise" when it does not, and
   "not testable (n seeds)" with fewer than 2 pairs;
-- effect size: |mean difference| / sd of the per-pair differences (Cohen's d_z, the
-  paired design's standardised effect; ∞ when every pair differs by the same non-zero
-  amount). Rows are sorted by it, largest first, untestable rows last.
+- effect size: |mean difference| / √(sd² + n·v) — Cohen's d_z (|mean| / sd of the
+  per-pair differences, the paired design's standardised effect) where there is no item
+  term; ∞ when every pair differs by the same non-zero amount and v = 0. Rows are sorted by it, largest first, untestable rows last.
 
 Measures per frame:
 
@@ -126,13 +131,26 @@ def unigram_byte_entropy_bits(test_parquet: str | Path, column: str = "text") ->
     return float(-(p * np.log2(p)).sum())
 
 
+def _seed_array(values: Mapping[int, float] | None, n: int) -> np.ndarray:
+    if values is None:
+        return np.zeros(n)
+    out = np.array([values[s] for s in sorted(values)], dtype=np.float64)[:n]
+    return np.nan_to_num(out, nan=0.0)
+
+
 def paired_difference(
-    a: Mapping[int, float], b: Mapping[int, float] | float, confidence: float = CONFIDENCE
+    a: Mapping[int, float],
+    b: Mapping[int, float] | float,
+    confidence: float = CONFIDENCE,
+    item_se_a: Mapping[int, float] | None = None,
+    item_se_b: Mapping[int, float] | None = None,
 ) -> dict:
     """Return n, means, mean difference A − B, its t-interval, effect size and verdict.
 
     `a`, `b`: seed → value; seeds are paired by index after sorting. `b` may be a number
-    (a chance level): then every seed of A is compared with it.
+    (a chance level): then every seed of A is compared with it. `item_se_a`/`item_se_b`:
+    seed → standard error of that seed's value over items (widens the interval; see the
+    module docstring); absent, the interval is the plain t-interval over seed differences.
     """
     va = np.array([a[s] for s in sorted(a)], dtype=np.float64)
     if isinstance(b, Mapping):
@@ -142,8 +160,10 @@ def paired_difference(
     else:
         vb = np.full_like(va, float(b))
         n = len(va)
+    sa, sb = _seed_array(item_se_a, n), _seed_array(item_se_b, n)
     ok = np.isfinite(va) & np.isfinite(vb)
     va, vb = va[ok], vb[ok]
+    item_var = float(np.mean(sa[ok] ** 2 + sb[ok] ** 2)) if ok.any() else 0.0
     n = len(va)
     d = va - vb
     row = {
@@ -159,12 +179,13 @@ def paired_difference(
     if n < 2:
         return row
     mean, sd = float(d.mean()), float(d.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
     if sd <= 1e-12 * max(1.0, float(np.abs(va).max()), float(np.abs(vb).max())):
-        sd = half = 0.0  # rounding noise of identical differences: no spread at all
+        sd = 0.0  # rounding noise of identical differences: no spread at all
+    se = math.sqrt(sd**2 / n + item_var)
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
     row["ci_low"], row["ci_high"] = mean - half, mean + half
-    if sd > 0:
-        row["effect_size"] = abs(mean) / sd
+    if se > 0:
+        row["effect_size"] = abs(mean) / (se * math.sqrt(n))
     else:
         row["effect_size"] = math.inf if mean != 0 else 0.0
     row["verdict"] = DIFFERS if (mean - half > 0 or mean + half < 0) else NOISE
@@ -172,7 +193,7 @@ def paired_difference(
 
 
 def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
-    """Return [arm, seed, task, metric, subtask, language, domain, distance_bytes, value].
+    """Return [arm, seed, task, metric, subtask, language, domain, distance_bytes, value, item_se].
 
     `runs`: (arm, seed, path of eval/{arm}/seed{seed}/{task}.json) — the per-seed summaries.
     """
@@ -193,6 +214,7 @@ def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
                         for k in ("subtask", "language", "domain", "distance_bytes")
                     },
                     "value": float(m["mean"]),
+                    "item_se": _item_se(m.get("ci_low"), m.get("ci_high")),
                 }
             )
     columns = [
@@ -205,8 +227,18 @@ def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
         "domain",
         "distance_bytes",
         "value",
+        "item_se",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _item_se(low, high) -> float:
+    """Standard error from a 95 % bootstrap interval, read as normal (NaN if absent)."""
+    try:
+        width = float(high) - float(low)
+    except (TypeError, ValueError):
+        return math.nan
+    return width / (2 * float(stats.norm.ppf(0.975))) if math.isfinite(width) else math.nan
 
 
 def _by_seed(df: pd.DataFrame, value: str = "value") -> dict[int, float]:
@@ -291,6 +323,8 @@ def learned_gate(
 def _pair_rows(table, measure, frame, group, arms, tokenizers, attention) -> list[dict]:
     rows = []
     per_arm = {arm: _by_seed(sub) for arm, sub in table.groupby("arm")}
+    has_se = "item_se" in table.columns
+    se = {arm: _by_seed(sub, "item_se") for arm, sub in table.groupby("arm")} if has_se else {}
     for a, b in combinations([x for x in arms if x in per_arm], 2):
         if frame == "per token" and tokenizers.get(a) != tokenizers.get(b):
             continue  # per-token measures mean different units under different tokenizers
@@ -302,7 +336,7 @@ def _pair_rows(table, measure, frame, group, arms, tokenizers, attention) -> lis
                 "arm_a": a,
                 "arm_b": b,
                 "attention": attention,
-                **paired_difference(per_arm[a], per_arm[b]),
+                **paired_difference(per_arm[a], per_arm[b], CONFIDENCE, se.get(a), se.get(b)),
             }
         )
     return rows
@@ -389,7 +423,12 @@ def findings_table(
                             "arm_a": arm,
                             "arm_b": "chance",
                             "attention": False,
-                            **paired_difference(_by_seed(arm_rows), float(level["chance"].iloc[0])),
+                            **paired_difference(
+                                _by_seed(arm_rows),
+                                float(level["chance"].iloc[0]),
+                                CONFIDENCE,
+                                _by_seed(arm_rows, "item_se"),
+                            ),
                         }
                     )
     if len(heads):

@@ -268,3 +268,37 @@ def test_js_against_the_seed_floor(run):
     assert layer0["verdict"] == DIFFERS and layer0["diff"] > 0.3
     layer1 = js[js["group"].str.startswith("layer 1")].iloc[0]
     assert layer1["verdict"] == NOISE
+
+
+def test_item_noise_widens_the_interval_of_identical_seeds():
+    # Two seeds that score the same on few items: no seed spread, but a wide item CI.
+    plain = paired_difference({0: 0.42, 1: 0.42}, 0.34)
+    assert plain["verdict"] == DIFFERS and plain["ci_low"] == plain["ci_high"]
+    se = 0.44 / (2 * stats.norm.ppf(0.975))  # a 95 % item bootstrap CI [0.20, 0.64]
+    row = paired_difference({0: 0.42, 1: 0.42}, 0.34, 0.95, {0: se, 1: se})
+    half = stats.t.ppf(0.975, 1) * se
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.08 - half, 0.08 + half))
+    assert row["verdict"] == NOISE
+    # With seed spread too: sd²/n + mean item variance (both arms' item errors).
+    d = np.array([0.5 - 0.3, 0.7 - 0.35, 0.6 - 0.2])
+    row = paired_difference(
+        {0: 0.5, 1: 0.7, 2: 0.6}, {0: 0.3, 1: 0.35, 2: 0.2}, 0.95, {0: 0.1, 1: 0.1, 2: 0.1},
+        {0: 0.05, 1: 0.05, 2: 0.05},
+    )  # fmt: skip
+    se = math.sqrt(d.var(ddof=1) / 3 + 0.1**2 + 0.05**2)
+    assert row["ci_high"] - row["diff"] == pytest.approx(stats.t.ppf(0.975, 2) * se)
+    assert row["effect_size"] == pytest.approx(abs(d.mean()) / (se * math.sqrt(3)))
+
+
+def test_eval_summaries_item_ci_reaches_the_findings(run):
+    # Give every per-seed eval summary a huge item CI: good vs noisy no longer "differs".
+    for *_, path in run["eval_runs"]:
+        summary = json.loads(path.read_text())
+        for m in summary["metrics"]:
+            m["ci_low"], m["ci_high"] = m["mean"] - 50.0, m["mean"] + 50.0
+        path.write_text(json.dumps(summary))
+    findings, _ = compute_findings(**run)
+    assert _row(findings, "bits per byte", "overall", "good", "noisy")["verdict"] == NOISE
+    # Head statistics have no item CI: unchanged.
+    row = _row(findings, "attention distance (bytes)", "layer 1/2", "good", "noisy")
+    assert row["verdict"] == DIFFERS
