@@ -12,7 +12,9 @@ seed-vs-seed floor) on one measure and one group (a language, a domain, a layer)
   in `sd`; their interval is mean ± t(0.975, n − 1) · √(sd²/n + v), with `v` the mean over
   pairs of se_A² + se_B², se = (ci_high − ci_low) / (2 · 1.96) of that seed's item
   bootstrap (the per-seed eval summary). Without it, two seeds that score the same on a
-  dozen items would "differ" from chance with a zero-width interval;
+  dozen items would "differ" from chance with a zero-width interval. Against a chance
+  level, the chance side gets se = √(chance_var / n_items), how much a guesser's mean
+  over those items varies (a bootstrap of all-wrong answers has width 0);
 - verdict: "differs" when the CI excludes 0, "within seed noise" when it does not, and
   "not testable (n seeds)" with fewer than 2 pairs;
 - effect size: |mean difference| / √(sd² + n·v) — Cohen's d_z (|mean| / sd of the
@@ -193,7 +195,7 @@ def paired_difference(
 
 
 def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
-    """Return [arm, seed, task, metric, subtask, language, domain, distance_bytes, value, item_se].
+    """Return one row per (arm, seed, metric, group): value, item_se, n_items.
 
     `runs`: (arm, seed, path of eval/{arm}/seed{seed}/{task}.json) — the per-seed summaries.
     """
@@ -215,6 +217,7 @@ def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
                     },
                     "value": float(m["mean"]),
                     "item_se": _item_se(m.get("ci_low"), m.get("ci_high")),
+                    "n_items": float(m.get("n_items", math.nan)),
                 }
             )
     columns = [
@@ -228,6 +231,7 @@ def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
         "distance_bytes",
         "value",
         "item_se",
+        "n_items",
     ]
     return pd.DataFrame(rows, columns=columns)
 
@@ -276,6 +280,16 @@ def _layer_table(heads: pd.DataFrame) -> pd.DataFrame:
             )
     columns = ["arm", "seed", "measure", "frame", "group", "value"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def _chance_se(arm_rows: pd.DataFrame, level: pd.DataFrame) -> dict[int, float]:
+    """Seed → how much a guesser's mean varies over that seed's items: √(chance_var / n)."""
+    var = float(level["chance_var"].iloc[0]) if "chance_var" in level else math.nan
+    n = arm_rows.groupby("seed")["n_items"].mean() if "n_items" in arm_rows else pd.Series()
+    return {
+        int(seed): math.sqrt(var / k) if k > 0 and math.isfinite(var) else math.nan
+        for seed, k in n.items()
+    }
 
 
 def learned_gate(
@@ -428,6 +442,7 @@ def findings_table(
                                 float(level["chance"].iloc[0]),
                                 CONFIDENCE,
                                 _by_seed(arm_rows, "item_se"),
+                                _chance_se(arm_rows, level),
                             ),
                         }
                     )
@@ -487,7 +502,7 @@ def compute_findings(
     )
     chance = pd.concat(
         [chance_levels(task, read_jsonl(path)) for task, path in (item_paths or {}).items()]
-        or [pd.DataFrame(columns=["task", "metric", "subtask", "chance"])],
+        or [pd.DataFrame(columns=["task", "metric", "subtask", "chance", "chance_var"])],
         ignore_index=True,
     )
     tok = dict(tokenizers or {})

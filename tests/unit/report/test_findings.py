@@ -20,7 +20,7 @@ from tokattn.report.findings import (
     unigram_byte_entropy_bits,
     write_findings,
 )
-from tokattn.tasks.chance import chance_levels, item_chance
+from tokattn.tasks.chance import chance_levels, item_chance, item_chance_var
 
 TEXTS = ["abcabc ab", "the cat sat on the mat", "Zeile über Zeile"]
 
@@ -302,3 +302,21 @@ def test_eval_summaries_item_ci_reaches_the_findings(run):
     # Head statistics have no item CI: unchanged.
     row = _row(findings, "attention distance (bytes)", "layer 1/2", "good", "noisy")
     assert row["verdict"] == DIFFERS
+
+
+def test_chance_variance_and_an_all_wrong_arm_on_few_items(run):
+    rr = np.array([1, 1 / 2, 1 / 3])
+    assert item_chance_var("reciprocal_rank", 3) == pytest.approx(rr.var())
+    assert item_chance_var("accuracy", 4) == pytest.approx(0.25 * 0.75)
+    # "flat" answers every one of 4 items wrong in both seeds: its item bootstrap has width 0,
+    # but a guesser (p = 0.25) scores 0 of 4 in a third of runs: not below chance.
+    for arm, seed, path in run["eval_runs"]:
+        if path.name == "inference.json":
+            m = _metric("inference", "accuracy", 0.0 if arm == "flat" else 0.6 + 0.02 * seed)
+            _eval_json(path, arm, seed, "inference", [{**m, "n_items": 4, "ci_low": m["mean"],
+                       "ci_high": m["mean"]}])  # fmt: skip
+    findings, _ = compute_findings(**run)
+    row = _row(findings, "inference accuracy", "overall", "flat", "chance")
+    assert row["diff"] == pytest.approx(-0.25) and row["verdict"] == NOISE
+    half = stats.t.ppf(0.975, 2) * math.sqrt(0.25 * 0.75 / 4)
+    assert row["ci_high"] == pytest.approx(-0.25 + half)
