@@ -52,15 +52,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from tokattn.report.figures_compare import same_depth_js
 from tokattn.report.loading import ReportInputError, load_json, load_table
+from tokattn.report.paired_stats import CONFIDENCE, item_se, paired_difference
 
-CONFIDENCE = 0.95
 GATE_BPB_MARGIN_BITS = 0.5
 GATE_MAX_MEDIAN_ENTROPY = 0.95
-DIFFERS, NOISE = "differs", "within seed noise"
 
 FINDINGS_COLUMNS = [
     "measure",
@@ -133,67 +131,6 @@ def unigram_byte_entropy_bits(test_parquet: str | Path, column: str = "text") ->
     return float(-(p * np.log2(p)).sum())
 
 
-def _seed_array(values: Mapping[int, float] | None, n: int) -> np.ndarray:
-    if values is None:
-        return np.zeros(n)
-    out = np.array([values[s] for s in sorted(values)], dtype=np.float64)[:n]
-    return np.nan_to_num(out, nan=0.0)
-
-
-def paired_difference(
-    a: Mapping[int, float],
-    b: Mapping[int, float] | float,
-    confidence: float = CONFIDENCE,
-    item_se_a: Mapping[int, float] | None = None,
-    item_se_b: Mapping[int, float] | None = None,
-) -> dict:
-    """Return n, means, mean difference A − B, its t-interval, effect size and verdict.
-
-    `a`, `b`: seed → value; seeds are paired by index after sorting. `b` may be a number
-    (a chance level): then every seed of A is compared with it. `item_se_a`/`item_se_b`:
-    seed → standard error of that seed's value over items (widens the interval; see the
-    module docstring); absent, the interval is the plain t-interval over seed differences.
-    """
-    va = np.array([a[s] for s in sorted(a)], dtype=np.float64)
-    if isinstance(b, Mapping):
-        vb = np.array([b[s] for s in sorted(b)], dtype=np.float64)
-        n = min(len(va), len(vb))
-        va, vb = va[:n], vb[:n]
-    else:
-        vb = np.full_like(va, float(b))
-        n = len(va)
-    sa, sb = _seed_array(item_se_a, n), _seed_array(item_se_b, n)
-    ok = np.isfinite(va) & np.isfinite(vb)
-    va, vb = va[ok], vb[ok]
-    item_var = float(np.mean(sa[ok] ** 2 + sb[ok] ** 2)) if ok.any() else 0.0
-    n = len(va)
-    d = va - vb
-    row = {
-        "n_seeds": n,
-        "mean_a": float(va.mean()) if n else math.nan,
-        "mean_b": float(vb.mean()) if n else math.nan,
-        "diff": float(d.mean()) if n else math.nan,
-        "ci_low": math.nan,
-        "ci_high": math.nan,
-        "effect_size": math.nan,
-        "verdict": f"not testable ({n} seed{'s' if n != 1 else ''})",
-    }
-    if n < 2:
-        return row
-    mean, sd = float(d.mean()), float(d.std(ddof=1))
-    if sd <= 1e-12 * max(1.0, float(np.abs(va).max()), float(np.abs(vb).max())):
-        sd = 0.0  # rounding noise of identical differences: no spread at all
-    se = math.sqrt(sd**2 / n + item_var)
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
-    row["ci_low"], row["ci_high"] = mean - half, mean + half
-    if se > 0:
-        row["effect_size"] = abs(mean) / (se * math.sqrt(n))
-    else:
-        row["effect_size"] = math.inf if mean != 0 else 0.0
-    row["verdict"] = DIFFERS if (mean - half > 0 or mean + half < 0) else NOISE
-    return row
-
-
 def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
     """Return one row per (arm, seed, metric, group): value, item_se, n_items.
 
@@ -216,7 +153,7 @@ def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
                         for k in ("subtask", "language", "domain", "distance_bytes")
                     },
                     "value": float(m["mean"]),
-                    "item_se": _item_se(m.get("ci_low"), m.get("ci_high")),
+                    "item_se": item_se(m.get("ci_low"), m.get("ci_high")),
                     "n_items": float(m.get("n_items", math.nan)),
                 }
             )
@@ -234,15 +171,6 @@ def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
         "n_items",
     ]
     return pd.DataFrame(rows, columns=columns)
-
-
-def _item_se(low, high) -> float:
-    """Standard error from a 95 % bootstrap interval, read as normal (NaN if absent)."""
-    try:
-        width = float(high) - float(low)
-    except (TypeError, ValueError):
-        return math.nan
-    return width / (2 * float(stats.norm.ppf(0.975))) if math.isfinite(width) else math.nan
 
 
 def _by_seed(df: pd.DataFrame, value: str = "value") -> dict[int, float]:

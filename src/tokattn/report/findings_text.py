@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from tokattn.report.findings import DIFFERS, GATE_BPB_MARGIN_BITS, GATE_MAX_MEDIAN_ENTROPY, NOISE
+from tokattn.report.findings import GATE_BPB_MARGIN_BITS, GATE_MAX_MEDIAN_ENTROPY
+from tokattn.report.paired_stats import DIFFERS, NOISE
 
 
 def not_learned(gate: pd.DataFrame | None) -> dict[str, str]:
