@@ -455,3 +455,36 @@ def get_report_config():
     """The config keys the text section reads."""
     keys = ("experiment", "seeds", "models", "training", "pretrained", "report")
     return {key: config[key] for key in keys if key in config}
+
+
+def get_report_findings_runs():
+    """(model, seed, task) of every per-seed eval summary the findings read."""
+    if not get_eval_output():
+        return []
+    return [
+        (model, seed, task)
+        for model in _eval_models()
+        for seed in SEEDS
+        for task in EVAL["tasks"]
+    ]
+
+
+def get_report_findings_inputs(wildcards=None):
+    """The numbers findings.csv is computed from (eval summaries, head statistics, items)."""
+    tasks = EVAL.get("tasks", []) if get_eval_output() else []
+    inputs = {
+        "test": f"{RESULTS}/corpus/test.parquet",
+        "evals": [
+            f"{RESULTS}/eval/{model}/seed{seed}/{task}.json"
+            for model, seed, task in get_report_findings_runs()
+        ],
+        "heads": get_report_heads(),
+        "eval_items": [
+            f"{RESULTS}/eval/items/{task}.jsonl"
+            for task in ("inference", "memory")
+            if task in tasks
+        ],
+    }
+    if get_attention_runs():
+        inputs["compare"] = f"{RESULTS}/analysis/compare.parquet"
+    return inputs

@@ -6,6 +6,7 @@
 localrules:
     report,
     report_page,
+    report_findings,
     report_corpus_figure,
     report_tokenizer_figure,
     report_segmentation_figure,
@@ -279,6 +280,7 @@ rule report_bpb:
     """Report figure: bits per byte with 95 % CI bars."""
     input:
         summary=f"{RESULTS}/eval/summary.csv",
+        test=f"{RESULTS}/corpus/test.parquet",
     output:
         report(
             f"{REPORT_FIGURES}/bpb.{REPORT_FORMAT}",
@@ -300,6 +302,7 @@ rule report_inference:
     """Report figure: inference accuracy with 95 % CI bars."""
     input:
         summary=f"{RESULTS}/eval/summary.csv",
+        eval_items=f"{RESULTS}/eval/items/inference.jsonl",
     output:
         report(
             f"{REPORT_FIGURES}/inference.{REPORT_FORMAT}",
@@ -321,6 +324,7 @@ rule report_memory:
     """Report figure: memory retention against distance in bytes."""
     input:
         summary=f"{RESULTS}/eval/summary.csv",
+        eval_items=f"{RESULTS}/eval/items/memory.jsonl",
     output:
         report(
             f"{REPORT_FIGURES}/memory.{REPORT_FORMAT}",
@@ -416,10 +420,29 @@ rule report_viewer_compare:
         "../scripts/build_report_viewer.py"
 
 
+rule report_findings:
+    input:
+        unpack(get_report_findings_inputs),
+    output:
+        findings=f"{RESULTS}/report/findings.csv",
+        gate=f"{RESULTS}/report/learned_gate.csv",
+    log:
+        f"{RESULTS}/logs/report/findings.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        eval_runs=get_report_findings_runs(),
+        tokenizers=get_eval_tokenizers(),
+    script:
+        "../scripts/build_report_findings.py"
+
+
 rule report_page:
     """Report part: write report/index.html from the figures and the numbers."""
     input:
         unpack(get_report_page_inputs),
+        findings=f"{RESULTS}/report/findings.csv",
+        learned_gate=f"{RESULTS}/report/learned_gate.csv",
     output:
         f"{RESULTS}/report/index.html",
     log:

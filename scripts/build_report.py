@@ -20,4 +20,6 @@ build_page(
     summary_path=inputs.get("summary"),
     compare_path=inputs.get("compare"),
     viewer_pages=list(inputs.viewer),
+    findings_path=inputs.findings,
+    gate_path=inputs.learned_gate,
 )

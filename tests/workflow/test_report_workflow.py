@@ -80,6 +80,23 @@ def test_report_page_and_figures(tiny_report, tiny_config):
     assert f"{row['mean']:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]" in page
     assert f"Training budget: {tiny_config['training']['budget_bytes'] / 1e3:.1f} kB" in page
     assert "score at or near chance" in page
+    # Findings open the page, generated from report/findings.csv and learned_gate.csv.
+    assert page.index('<section id="findings">') < page.index('<section id="summary">')
+    findings = pd.read_csv(report / "findings.csv")
+    gate = pd.read_csv(report / "learned_gate.csv")
+    assert set(models) <= set(gate["arm"])
+    assert set(findings["verdict"]) <= {"differs", "within seed noise"} | {
+        f"not testable ({n} seed{'s' if n != 1 else ''})" for n in range(2)
+    }
+    assert f"{len(findings)} comparisons" in page
+    blocks = {
+        f.split('src="')[1].split('"')[0]: f.split("</figure>")[0]
+        for f in page.split("<figure>")[1:]
+    }
+    for arm in gate.loc[gate["learned"] == False, "arm"]:  # noqa: E712 - read back from CSV
+        assert f"{arm} did not learn" in page
+        grid = blocks.get(f"figures/head_grid_{arm}.png")
+        assert grid is None or "did not learn" in grid  # the warning on its attention figure
 
 
 def test_report_is_up_to_date(tiny_report):

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from tokattn.report import figures_attention as fa
@@ -185,19 +186,35 @@ def _summary(inputs: Inputs):
     return load_table(inputs["summary"], required=fe.SUMMARY_COLUMNS)
 
 
+def _chance(inputs: Inputs):
+    """Chance levels of the eval items files in inputs['eval_items'] (task = file stem), or None."""
+    from tokattn.tasks.chance import chance_levels
+    from tokattn.tasks.items import read_jsonl
+
+    paths = _paths(inputs["eval_items"]) if inputs.get("eval_items") else []
+    for path in paths:
+        if not Path(path).is_file():
+            raise ReportInputError(f"{path}: no such file (run rule eval_items)")
+    frames = [chance_levels(Path(p).stem, read_jsonl(p)) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
 def bpb_builder(inputs: Inputs, settings: Mapping) -> Figure:
-    """Return the bits-per-byte figure."""
-    return fe.bpb_figure(_summary(inputs))
+    """Return the bits-per-byte figure, with the test split's unigram byte entropy if given."""
+    from tokattn.report.findings import unigram_byte_entropy_bits
+
+    unigram = unigram_byte_entropy_bits(inputs["test"]) if inputs.get("test") else None
+    return fe.bpb_figure(_summary(inputs), unigram)
 
 
 def inference_builder(inputs: Inputs, settings: Mapping) -> Figure:
-    """Return the inference accuracy figure."""
-    return fe.inference_figure(_summary(inputs))
+    """Return the inference accuracy figure (chance marks from inputs['eval_items'])."""
+    return fe.inference_figure(_summary(inputs), chance=_chance(inputs))
 
 
 def memory_builder(inputs: Inputs, settings: Mapping) -> Figure:
-    """Return the memory accuracy vs distance figure."""
-    return fe.memory_figure(_summary(inputs))
+    """Return the memory accuracy vs distance figure (chance lines from inputs['eval_items'])."""
+    return fe.memory_figure(_summary(inputs), chance=_chance(inputs))
 
 
 def rouge_builder(inputs: Inputs, settings: Mapping) -> Figure:

@@ -1,10 +1,15 @@
 """Benchmark figures from eval/summary.csv: every value is mean ± 95 % CI over seeds.
 
 The CI columns are taken from summary.csv as they are (two-level bootstrap over seeds and
-items, tokattn.evaluation.aggregate); nothing here recomputes them.
+items, tokattn.evaluation.aggregate); nothing here recomputes them. Every figure shows the
+chance level where one exists (dotted black: `tokattn.tasks.chance`; for bits per byte,
+the order-0 byte entropy of the test split), and a panel where every model scored exactly
+0 shows a notice saying so instead of an empty chart.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -48,16 +53,69 @@ def _seeds_note(rows: pd.DataFrame) -> str:
     return f"mean ± 95 % CI, {'/'.join(map(str, seeds))} seeds" if seeds else ""
 
 
+CHANCE_STYLE = {"color": "black", "linestyle": ":", "linewidth": 1.3}
+
+
+def all_zero(rows: pd.DataFrame) -> bool:
+    """Return whether there are rows and every model's mean and CI are exactly 0."""
+    if rows.empty:
+        return False
+    values = rows[["mean", "ci_low", "ci_high"]].astype(float).fillna(0.0)
+    return bool((values == 0).all().all())
+
+
+def zero_notice(ax, what: str, rows: pd.DataFrame) -> None:
+    """Replace an all-zero chart by a notice naming the metric, the models and the seeds."""
+    n_models = rows["model"].nunique()
+    empty_note(
+        ax,
+        f"{what}: 0 for every model ({n_models} model{'s' if n_models != 1 else ''}, "
+        f"{_seeds_note(rows).replace('mean ± 95 % CI, ', '')}).\nNo bar to draw: no model "
+        "produced a single correct answer.",
+    )
+
+
+def chance_lookup(chance: pd.DataFrame | None, task: str, metric: str) -> dict[str, float]:
+    """Return subtask → chance level of one task metric ('all': over every item)."""
+    if chance is None or chance.empty:
+        return {}
+    rows = chance[(chance["task"] == task) & (chance["metric"] == metric)]
+    return {str(k): float(v) for k, v in zip(rows["subtask"], rows["chance"], strict=True)}
+
+
+def draw_chance(ax, levels: Mapping[str, float], categories: Sequence[str] | None = None):
+    """Draw the chance level: one line, or one segment per bar group when categories are given."""
+    if categories is None:
+        if ALL in levels:
+            ax.axhline(levels[ALL], label=f"chance ({levels[ALL]:.3g})", **CHANCE_STYLE)
+        return
+    at = [i for i, category in enumerate(categories) if category in levels]
+    if at:
+        ys = [levels[categories[i]] for i in at]
+        xs = [i for i in at]
+        ax.hlines(
+            ys, [x - 0.45 for x in xs], [x + 0.45 for x in xs], label="chance", **CHANCE_STYLE
+        )
+
+
 def _bars_panel(ax, rows: pd.DataFrame, category: str, categories, models, colors, ylabel):
     if rows.empty:
         empty_note(ax, f"no {ylabel} rows in summary.csv")
-        return
+        return False
+    if all_zero(rows):
+        zero_notice(ax, ylabel, rows)
+        return False
     grouped_bars_ci(ax, rows, category, categories, models, colors)
     ax.set_ylabel(ylabel)
+    return True
 
 
-def bpb_figure(summary: pd.DataFrame) -> Figure:
-    """Return bits per byte per language and per domain ('all' first), bars with CI whiskers."""
+def bpb_figure(summary: pd.DataFrame, unigram_bits: float | None = None) -> Figure:
+    """Return bits per byte per language and per domain ('all' first), bars with CI whiskers.
+
+    `unigram_bits`: the test split's order-0 byte entropy, drawn as the baseline a model
+    that learned nothing but byte frequencies reaches.
+    """
     models = _models(summary)
     colors = model_colors(models)
     fig, axes = new_figure(1, 2, width=6.0, height=3.6)
@@ -66,15 +124,21 @@ def bpb_figure(summary: pd.DataFrame) -> Figure:
         per = select(summary, "lm", "bits_per_byte", **{column: "*"})
         rows = pd.concat([overall.assign(**{column: ALL}), per])
         categories = [ALL, *sorted(set(per[column].astype(str)))]
-        _bars_panel(ax, rows, column, categories, models, colors, "bits per byte (lower is better)")
+        drawn = _bars_panel(
+            ax, rows, column, categories, models, colors, "bits per byte (lower is better)"
+        )
+        if drawn and unigram_bits is not None:
+            ax.axhline(unigram_bits, label=f"unigram bytes ({unigram_bits:.2f})", **CHANCE_STYLE)
         ax.set_xlabel(column)
         ax.set_title(f"LM bits per byte by {column} ({_seeds_note(rows)})", fontsize="small")
     axes[0, 0].legend(title="model", fontsize="small")
     return fig
 
 
-def inference_figure(summary: pd.DataFrame, metric: str = "accuracy") -> Figure:
-    """Return inference accuracy per subtask ('all' first), bars with CI whiskers."""
+def inference_figure(
+    summary: pd.DataFrame, metric: str = "accuracy", chance: pd.DataFrame | None = None
+) -> Figure:
+    """Return inference accuracy per subtask ('all' first), bars with CI whiskers, chance marks."""
     models = _models(summary)
     colors = model_colors(models)
     fig, axes = new_figure(1, 1, width=7.0, height=3.6)
@@ -82,16 +146,24 @@ def inference_figure(summary: pd.DataFrame, metric: str = "accuracy") -> Figure:
     per = select(summary, "inference", metric, subtask="*")
     rows = pd.concat([overall, per])
     categories = [ALL, *sorted(set(per["subtask"].astype(str)))]
-    _bars_panel(axes[0, 0], rows, "subtask", categories, models, colors, f"inference {metric}")
+    drawn = _bars_panel(
+        axes[0, 0], rows, "subtask", categories, models, colors, f"inference {metric}"
+    )
+    if drawn:
+        draw_chance(axes[0, 0], chance_lookup(chance, "inference", metric), categories)
     axes[0, 0].set_ylim(0, 1.05)
     axes[0, 0].set_xlabel("subtask")
     axes[0, 0].set_title(f"Inference ({_seeds_note(rows)})", fontsize="small")
-    if len(rows):
+    if drawn:
         axes[0, 0].legend(title="model", fontsize="small")
     return fig
 
 
-def memory_figure(summary: pd.DataFrame, metrics=("ll_accuracy", "exact_match")) -> Figure:
+def memory_figure(
+    summary: pd.DataFrame,
+    metrics=("ll_accuracy", "exact_match"),
+    chance: pd.DataFrame | None = None,
+) -> Figure:
     """Return memory accuracy against distance in bytes: one curve per model, CI whiskers."""
     models = _models(summary)
     colors = model_colors(models)
@@ -100,6 +172,9 @@ def memory_figure(summary: pd.DataFrame, metrics=("ll_accuracy", "exact_match"))
         rows = select(summary, "memory", metric, distance_bytes="*")
         if rows.empty:
             empty_note(ax, f"no memory {metric} rows in summary.csv")
+            continue
+        if all_zero(rows):
+            zero_notice(ax, f"memory {metric}", rows)
             continue
         rows = rows.assign(distance=rows["distance_bytes"].astype(float))
         for model in models:
@@ -122,6 +197,7 @@ def memory_figure(summary: pd.DataFrame, metrics=("ll_accuracy", "exact_match"))
         ax.set_xlabel("distance between fact and question (bytes)")
         ax.set_ylabel(f"memory {metric}")
         ax.set_ylim(-0.02, 1.05)
+        draw_chance(ax, chance_lookup(chance, "memory", metric))
         ax.set_title(_seeds_note(rows), fontsize="small")
         ax.legend(title="model", fontsize="small")
     fig.suptitle("Memory: accuracy vs distance in bytes")
@@ -129,14 +205,19 @@ def memory_figure(summary: pd.DataFrame, metrics=("ll_accuracy", "exact_match"))
 
 
 def rouge_figure(summary: pd.DataFrame, metrics=("rouge1", "rouge2", "rougeL")) -> Figure:
-    """Return ROUGE F1 per metric (x) and model (colour), bars with CI whiskers."""
+    """Return ROUGE F1 per metric (x) and model (colour), bars with CI whiskers.
+
+    ROUGE has no chance level (see `tokattn.tasks.chance`); the title says so.
+    """
     models = _models(summary)
     colors = model_colors(models)
     fig, axes = new_figure(1, 1, width=6.0, height=3.6)
     rows = pd.concat([select(summary, "summarization", m).assign(rouge=m) for m in metrics])
-    _bars_panel(axes[0, 0], rows, "rouge", list(metrics), models, colors, "ROUGE F1")
-    axes[0, 0].set_title(f"Summarization ({_seeds_note(rows)})", fontsize="small")
-    if len(rows):
+    drawn = _bars_panel(axes[0, 0], rows, "rouge", list(metrics), models, colors, "ROUGE F1")
+    axes[0, 0].set_title(
+        f"Summarization ({_seeds_note(rows)}; ROUGE has no chance level)", fontsize="small"
+    )
+    if drawn:
         axes[0, 0].legend(title="model", fontsize="small")
     return fig
 

@@ -18,6 +18,13 @@ import pandas as pd
 from tokattn.atomic_files import write_text_atomic
 from tokattn.report.figures_compare import matched_heads
 from tokattn.report.figures_eval import SUMMARY_COLUMNS, headline_table
+from tokattn.report.findings import FINDINGS_COLUMNS, GATE_COLUMNS
+from tokattn.report.findings_text import (
+    attention_warning,
+    findings_display,
+    findings_sentences,
+    not_learned,
+)
 from tokattn.report.loading import ReportInputError, load_json, load_table
 from tokattn.report.text import summary_sentences
 
@@ -32,6 +39,7 @@ th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 .seg td { text-align: left; font-family: monospace; white-space: pre; }
 .tok0 { background: #c6dbef; } .tok1 { background: #fdd0a2; }
 nav a { margin-right: 1em; } .note { color: #555; font-size: .9em; }
+.warn { color: #8a1c00; font-weight: 600; }
 """
 
 # Figure name → (section, caption shown under it).
@@ -77,6 +85,7 @@ FIGURES = {
     "rouge": ("benchmarks", "Summarization ROUGE F1, mean ± 95 % CI over seeds."),
 }
 SECTIONS = {
+    "findings": "Findings",
     "summary": "Summary",
     "corpus": "Corpus",
     "tokenizers": "Tokenizers",
@@ -181,12 +190,49 @@ def segmentation_html(segmentations: Sequence[Mapping]) -> str:
     return "".join(parts)
 
 
-def _figure_html(path: Path, root: Path, caption: str, alt: str) -> str:
+def _figure_html(path: Path, root: Path, caption: str, alt: str, warning: str = "") -> str:
     rel = path.resolve().relative_to(root.resolve()).as_posix()
+    warn = f' <span class="warn">{_esc(warning)}</span>' if warning else ""
     return (
         f'<figure><a href="{_esc(rel)}"><img src="{_esc(rel)}" alt="{_esc(alt)}"></a>'
-        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+        f"<figcaption>{_esc(caption)}{warn}</figcaption></figure>"
     )
+
+
+def findings_html(
+    findings: pd.DataFrame, gate: pd.DataFrame | None, root: Path, findings_path: str | Path
+) -> str:
+    """Return the Findings section: sentences, the learned gate, the largest differences."""
+    failed = not_learned(gate)
+    warn = tuple(f"{arm} did not learn" for arm in failed)
+    items = "".join(
+        ('<li class="warn">' if warn and s.startswith(warn) else "<li>") + f"{_esc(s)}</li>"
+        for s in findings_sentences(findings, gate)
+    )
+    parts = [
+        '<p class="note">Generated from the numbers: for each pair of arms, the paired '
+        "difference over seeds (seeds paired by index) with its 95 % t-interval; "
+        '"differs" when the interval excludes 0. Measures marked "per token" are compared '
+        "only between arms that share a tokenizer. Sorted by effect size "
+        "(|difference| / sd of the seed differences).</p>",
+        f'<ul class="findings">{items}</ul>',
+    ]
+    if gate is not None and len(gate):
+        parts.append(
+            "<h3>Did the models learn?</h3>"
+            '<p class="note">test_bpb: bits per byte on the test split (mean over seeds); '
+            "unigram_bits: the order-0 byte entropy of the same split; gap_bits: how far "
+            "below it; median_entropy_norm_word: median normalised word-frame entropy of "
+            "all heads (1 = uniform).</p>" + table_html(gate)
+        )
+    for verdict, title in (("differs", "Differences"), ("within seed noise", "Within seed noise")):
+        shown = findings_display(findings, verdict)
+        n = int(findings["verdict"].astype(str).eq(verdict).sum())
+        parts.append(f"<h3>{title} ({len(shown)} of {n} shown)</h3>" + table_html(shown))
+    path = Path(findings_path)
+    if path.resolve().parent == root.resolve():
+        parts.append(f'<p>All rows: <a href="{_esc(path.name)}">{_esc(path.name)}</a>.</p>')
+    return "".join(parts)
 
 
 class _LinkParser(HTMLParser):
@@ -225,14 +271,29 @@ def build_page(
     summary_path: str | Path | None = None,
     compare_path: str | Path | None = None,
     viewer_pages: Sequence[str | Path] = (),
+    findings_path: str | Path | None = None,
+    gate_path: str | Path | None = None,
 ) -> Path:
-    """Write index.html from the result files and the figure files; return its path."""
+    """Write index.html from the result files and the figure files; return its path.
+
+    `findings_path`/`gate_path`: findings.csv and learned_gate.csv (tokattn.report.findings),
+    beside the page; they open the page, and arms that did not learn mark the attention
+    figures with a warning.
+    """
     out_path = Path(out_path)
     root = out_path.parent
     stats = load_json(stats_path)
     train_summaries = [load_json(p) for p in train_summary_paths]
     summary = load_table(summary_path, SUMMARY_COLUMNS) if summary_path else None
     body: dict[str, list[str]] = {key: [] for key in SECTIONS}
+    gate = load_table(gate_path, GATE_COLUMNS) if gate_path else None
+    failed = not_learned(gate)
+    if findings_path:
+        body["findings"].append(
+            findings_html(load_table(findings_path, FINDINGS_COLUMNS), gate, root, findings_path)
+        )
+    if failed:
+        body["attention"].append(f'<p class="warn">{_esc(attention_warning(failed))}</p>')
     body["summary"].append(
         "<ul>"
         + "".join(
@@ -251,8 +312,14 @@ def build_page(
             raise ValueError(f"unknown report figure {name!r}")
         section, caption = FIGURES[name]
         for path in paths:
+            warning = ""
+            if section == "attention" and failed:
+                model = Path(path).stem.removeprefix(f"{name}_")
+                per_model = Path(path).stem != name
+                arms = {model: failed[model]} if per_model and model in failed else {}
+                warning = attention_warning(arms if per_model else failed)
             body[section].append(
-                _figure_html(Path(path), root, caption, f"{name}: {Path(path).stem}")
+                _figure_html(Path(path), root, caption, f"{name}: {Path(path).stem}", warning)
             )
     if segmentation_path:
         body["tokenizers"].append(

@@ -15,6 +15,8 @@ from tokattn.report.builders import BUILDERS, build_figure
 from tokattn.report.loading import ReportInputError
 from tokattn.report.segmentation import segment_probes, write_segmentation
 
+from .conftest import summary_rows
+
 PROBES = [
     {
         "id": "corpus-en-0",
@@ -225,3 +227,22 @@ def test_segment_probes_takes_loaded_tokenizers(tokenizer_dirs):
     (row,) = segment_probes(PROBES, {"bpe": tok})
     pieces = [row["text"].encode()[s:e] for s, e in row["tokenizers"]["bpe"]]
     assert b"".join(pieces) == row["text"].encode()
+
+
+def test_benchmark_builders_draw_chance_from_the_items_and_test_split(tmp_path):
+    summary = tmp_path / "summary.csv"
+    summary_rows().to_csv(summary, index=False)
+    items = tmp_path / "inference.jsonl"
+    row = {"subtask": "addition", "choices": ["1", "2", "3", "4"], "answer": 0, "meta": {}}
+    items.write_text(json.dumps(row) + "\n")
+    fig = BUILDERS["inference"]({"summary": str(summary), "eval_items": [str(items)]}, {})
+    (chance,) = [c for c in fig.axes[0].collections if c.get_label() == "chance"]
+    assert sorted(float(s[0, 1]) for s in chance.get_segments()) == [0.25, 0.25]  # all, addition
+    test = tmp_path / "test.parquet"
+    pd.DataFrame({"text": ["abab"]}).to_parquet(test)  # 1 bit per byte
+    fig = BUILDERS["bpb"]({"summary": str(summary), "test": str(test)}, {})
+    assert [x.get_ydata()[0] for x in fig.axes[0].lines if "unigram" in str(x.get_label())] == [1.0]
+    with pytest.raises(ReportInputError, match="eval_items"):
+        BUILDERS["memory"](
+            {"summary": str(summary), "eval_items": [str(tmp_path / "no.jsonl")]}, {}
+        )

@@ -99,3 +99,45 @@ def test_headline_table_cells_are_mean_and_ci(summary):
     ].iloc[0]
     cell = table.loc[table.model == "bbpe", "lm bits_per_byte"].iloc[0]
     assert cell == f"{row['mean']:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
+
+
+def _chance_lines(ax):
+    return [c for c in ax.collections + ax.lines if "chance" in str(c.get_label())]
+
+
+def test_chance_levels_are_drawn(summary):
+    import pandas as pd
+
+    chance = pd.DataFrame(
+        {
+            "task": ["inference"] * 3 + ["memory"] * 2,
+            "metric": ["accuracy"] * 3 + ["ll_accuracy", "exact_match"],
+            "subtask": ["all", "addition", "cloze", "all", "all"],
+            "chance": [0.3, 0.25, 0.5, 0.2, 0.0],
+        }
+    )
+    ax = fe.inference_figure(summary, chance=chance).axes[0]
+    (segments,) = _chance_lines(ax)  # one LineCollection: 'all', addition, cloze (no ordering)
+    ys = sorted(float(seg[0, 1]) for seg in segments.get_segments())
+    assert ys == pytest.approx([0.25, 0.3, 0.5])
+    ll_ax, em_ax = fe.memory_figure(summary, chance=chance).axes
+    assert [line.get_ydata()[0] for line in _chance_lines(ll_ax)] == [0.2]
+    assert [line.get_ydata()[0] for line in _chance_lines(em_ax)] == [0.0]
+    lang_ax = fe.bpb_figure(summary, unigram_bits=4.5).axes[0]
+    (line,) = [x for x in lang_ax.lines if "unigram" in str(x.get_label())]
+    assert line.get_ydata()[0] == 4.5
+    assert "no chance level" in fe.rouge_figure(summary).axes[0].get_title()
+
+
+def test_all_zero_scores_give_a_notice_not_an_empty_chart(summary):
+    zero = summary.copy()
+    rouge = zero.task == "summarization"
+    zero.loc[rouge, ["mean", "ci_low", "ci_high"]] = 0.0
+    ax = fe.rouge_figure(zero).axes[0]
+    assert not [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert "0 for every model (3 models, 2 seeds)" in ax.texts[0].get_text()
+    exact = (zero.task == "memory") & (zero.metric == "exact_match")
+    zero.loc[exact, ["mean", "ci_low", "ci_high"]] = 0.0
+    ll_ax, em_ax = fe.memory_figure(zero).axes
+    assert "memory exact_match: 0 for every model" in em_ax.texts[0].get_text()
+    assert _errorbars(ll_ax) and not _errorbars(em_ax)

@@ -216,3 +216,55 @@ def test_summary_sentences_state_budget_mix_and_arms():
     assert "context 128 tokens" in bb and "100,672 non-embedding parameters" in bb
     assert "a byte-level branch (27,105 parameters, counted apart)" in bb
     assert "60.1 kB to 60.1 kB of text seen per seed" in bb
+
+
+def test_findings_open_the_page_and_warn_on_attention_figures(results):
+    from tokattn.report.findings import FINDINGS_COLUMNS, GATE_COLUMNS
+
+    report = results["root"] / "report"
+    figures = dict(results["figures"])
+    for name in ("head_grid_byte", "head_grid_bpe", "head_stats"):
+        fig, _ = new_figure()
+        save_figure(fig, report / f"figures/{name}.png", dpi=20)
+    figures["head_grid"] = [
+        report / "figures/head_grid_byte.png",
+        report / "figures/head_grid_bpe.png",
+    ]
+    figures["head_stats"] = [report / "figures/head_stats.png"]
+    row = dict(zip(FINDINGS_COLUMNS, ["bits per byte", "per byte", "overall", "bpe", "byte", 3,
+               1.5, 2.5, -1.0, -1.2, -0.8, 8.0, "differs", ""], strict=True))  # fmt: skip
+    noise = {**row, "measure": "sink mass", "frame": "word frame", "verdict": "within seed noise",
+             "effect_size": 0.3, "caveat": "no attention conclusion: byte did not learn"}  # fmt: skip
+    pd.DataFrame([row, noise]).to_csv(report / "findings.csv", index=False)
+    gate = pd.DataFrame(
+        [
+            ["byte", 4.3, 4.5, 0.2, 0.99, False, "test bits per byte 4.300 is within 0.5 bits"],
+            ["bpe", 1.5, 4.5, 3.0, 0.6, True, ""],
+        ],
+        columns=GATE_COLUMNS,
+    )
+    gate.to_csv(report / "learned_gate.csv", index=False)
+    out = report / "index.html"
+    build_page(
+        out,
+        CONFIG,
+        results["root"] / "corpus/stats.json",
+        figures,
+        summary_path=results["summary"],
+        findings_path=report / "findings.csv",
+        gate_path=report / "learned_gate.csv",
+    )
+    page = out.read_text()
+    # Findings is the first section, generated from the rows.
+    assert page.index('<section id="findings">') < page.index('<section id="summary">')
+    findings = page[page.index('<section id="findings">') : page.index('<section id="summary">')]
+    assert "bits per byte (per byte): bpe − byte = -1 [95 % CI -1.2, -0.8] over 3" in findings
+    assert "byte did not learn: test bits per byte 4.300 is within 0.5 bits" in findings
+    assert "Learned (" in findings and ": bpe." in findings
+    assert 'href="findings.csv"' in findings
+    # The gate's warning: on byte's head grid and on the shared attention figures, not on bpe's.
+    captions = {fig.split('src="')[1].split('"')[0]: fig for fig in page.split("<figure>")[1:]}
+    assert "byte did not learn" in captions["figures/head_grid_byte.png"]
+    assert "did not learn" not in captions["figures/head_grid_bpe.png"]
+    assert "byte did not learn" in captions["figures/head_stats.png"]
+    assert "did not learn" not in captions["figures/bpb.png"]
