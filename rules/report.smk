@@ -421,6 +421,7 @@ rule report_viewer_compare:
 
 
 rule report_findings:
+    """Report part: findings (paired differences over seeds, verdicts) and the learned gate."""
     input:
         unpack(get_report_findings_inputs),
     output:
@@ -428,6 +429,8 @@ rule report_findings:
         gate=f"{RESULTS}/report/learned_gate.csv",
     log:
         f"{RESULTS}/logs/report/findings.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/findings.tsv"
     conda:
         "../envs/report.yaml"
     params:
