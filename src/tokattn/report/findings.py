@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tokattn.evaluation.aggregate import GROUP_COLUMNS
 from tokattn.report.figures_compare import same_depth_js
 from tokattn.report.loading import ReportInputError, load_json, load_table
 from tokattn.report.paired_stats import CONFIDENCE, item_se, paired_difference
@@ -148,28 +149,13 @@ def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
                     "seed": int(seed),
                     "task": summary["task"],
                     "metric": m["metric"],
-                    **{
-                        k: str(m.get(k, "all"))
-                        for k in ("subtask", "language", "domain", "distance_bytes")
-                    },
+                    **{k: str(m.get(k, "all")) for k in GROUP_COLUMNS},
                     "value": float(m["mean"]),
                     "item_se": item_se(m.get("ci_low"), m.get("ci_high")),
                     "n_items": float(m.get("n_items", math.nan)),
                 }
             )
-    columns = [
-        "arm",
-        "seed",
-        "task",
-        "metric",
-        "subtask",
-        "language",
-        "domain",
-        "distance_bytes",
-        "value",
-        "item_se",
-        "n_items",
-    ]
+    columns = ["arm", "seed", "task", "metric", *GROUP_COLUMNS, "value", "item_se", "n_items"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -7,7 +7,11 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from tokattn.report.findings import GATE_BPB_MARGIN_BITS, GATE_MAX_MEDIAN_ENTROPY
+from tokattn.report.findings import (
+    FINDINGS_COLUMNS,
+    GATE_BPB_MARGIN_BITS,
+    GATE_MAX_MEDIAN_ENTROPY,
+)
 from tokattn.report.paired_stats import DIFFERS, NOISE
 
 
@@ -95,20 +99,8 @@ def findings_sentences(
     return out
 
 
-DISPLAY_COLUMNS = [
-    "measure",
-    "frame",
-    "group",
-    "arm_a",
-    "arm_b",
-    "n_seeds",
-    "diff",
-    "ci_low",
-    "ci_high",
-    "effect_size",
-    "verdict",
-    "caveat",
-]
+# The table on the page leaves out the two arms' means (findings.csv has them).
+DISPLAY_COLUMNS = [c for c in FINDINGS_COLUMNS if c not in ("mean_a", "mean_b")]
 
 
 def findings_display(findings: pd.DataFrame, verdict: str, top: int = 30) -> pd.DataFrame:
