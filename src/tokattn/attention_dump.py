@@ -56,6 +56,8 @@ from tokattn.head_decomposition import (
 from tokattn.model_checks import check_finite_arrays, check_finite_model
 
 log = logging.getLogger(__name__)
+# Attention maps, checked for NaN/inf as they are computed (probe_record).
+MAP_FIELDS = ("attention", "cross_attention")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -250,7 +252,7 @@ def probe_record(
             w_bytes, w_ends = byte_frame(model, window_ids)
             byte_index = window_byte_index(w_ends, ends, window.index, len(w_bytes))
         _fill_window(arch, capture, window, out, cfg, byte_index)
-    for name in ("attention", "cross_attention"):
+    for name in MAP_FIELDS:
         # Finite weights can still overflow (float16 runs): a NaN map must not be stored.
         bad_layers = [i for i, maps in enumerate(out.get(name, [])) if not np.isfinite(maps).all()]
         if bad_layers:
@@ -378,8 +380,10 @@ def dump_attention(
     with AttentionStoreWriter(out_path, attrs, cfg.compression, cfg.compression_level) as writer:
         for probe in iter_probes(probes_path):
             record = probe_record(model, arch, tokenizer, probe, cfg, context, stride)
-            # A model can be finite on the short check input and overflow on a probe.
-            check_finite_arrays(vars(record), f"model {model_path}: probe {record.probe_id}")
+            # A model can be finite on the short check input and overflow on a probe; the
+            # maps themselves were checked in probe_record, the derived arrays are here.
+            derived = {k: v for k, v in vars(record).items() if k not in MAP_FIELDS}
+            check_finite_arrays(derived, f"model {model_path}: probe {record.probe_id}")
             writer.write(record)
             n += 1
     log.info(
