@@ -30,7 +30,9 @@ except ConfigError as err:
 config.clear()
 config.update(_resolved)
 
-RESULTS = "results"
+# Every experiment writes under its own folder (the `experiment` key), so the tiny, CPU
+# and GPU configs never overwrite or replan each other.
+RESULTS = f"results/{config['experiment']}"
 SOURCES = {src["name"]: src for src in config["corpus"]["sources"]}
 TOKENIZERS = {tok["name"]: tok for tok in config["tokenizers"]}
 SPLITS = ["train", "val", "test"]
@@ -42,7 +44,7 @@ EVAL = config.get("evaluation", {})
 EVAL_RES = RES.get("evaluate", {})
 ATTENTION = config.get("attention", {})
 ATTN_RES = RES.get("attention", {})
-# Pretrained HF causal LMs: arms that skip training (imported into results/models/).
+# Pretrained HF causal LMs: arms that skip training (imported into results/{experiment}/models/).
 PRETRAINED = {arm["name"]: arm for arm in config.get("pretrained") or []}
 # Keys of `attention` the dump reads; the analysis keys must not rerun the dumps.
 ATTN_DUMP_KEYS = [

@@ -24,7 +24,7 @@ rule pretokenize:
         "../scripts/pretokenize.py"
 
 
-# Checkpoints live outside the outputs (results/checkpoints/...): Snakemake deletes the
+# Checkpoints live outside the outputs (results/{experiment}/checkpoints/...): Snakemake deletes the
 # outputs of a failed job, and the checkpoint must survive so that a rerun resumes.
 rule train_model:
     """Train one model arm for one seed and export its save_pretrained folder."""

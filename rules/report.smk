@@ -1,5 +1,5 @@
 # The report: figures (one rule each, marked for `snakemake --report`), the segmentation
-# diff, the attention viewer pages and results/report/index.html.
+# diff, the attention viewer pages and results/{experiment}/report/index.html.
 
 
 # Seconds of plotting from small tables: run beside Snakemake, not as cluster jobs.
@@ -460,6 +460,6 @@ rule report_page:
 
 
 rule report:
-    """Target: the report, results/report/index.html with figures and viewer pages."""
+    """Target: the report, results/{experiment}/report/index.html with figures and viewer pages."""
     input:
         f"{RESULTS}/report/index.html",

@@ -1,4 +1,4 @@
-"""Snakemake adapter for rule report_page: write results/report/index.html."""
+"""Snakemake adapter for rule report_page: write results/{experiment}/report/index.html."""
 
 import sys
 from pathlib import Path

@@ -115,9 +115,9 @@ and the columns are bytes.
 def _epilog(prog: str) -> str:
     return (
         f"{_NOTES}\nexamples:\n"
-        f"  {prog} list results/attention/byte/seed0.h5\n"
-        f"  {prog} show results/attention/byte/seed0.h5 simple-en-0 1 3\n"
-        f"  {prog} show results/attention/byte/seed0.h5 simple-en-0 0 mean\n"
+        f"  {prog} list results/tiny/attention/byte/seed0.h5\n"
+        f"  {prog} show results/tiny/attention/byte/seed0.h5 simple-en-0 1 3\n"
+        f"  {prog} show results/tiny/attention/byte/seed0.h5 simple-en-0 0 mean\n"
     )
 
 

@@ -23,15 +23,15 @@ def parser() -> argparse.ArgumentParser:
     epilog = "commands:\n" + "\n".join(f"  {name:<6} {text}" for name, text in COMMANDS.items())
     epilog += (
         "\n\nexamples:\n"
-        "  tokattn view results/attention/byte/seed0.h5 results/attention/bpe_1k/seed0.h5 "
+        "  tokattn view results/tiny/attention/byte/seed0.h5 results/tiny/attention/bpe_1k/seed0.h5 "
         "-o compare.html\n"
-        "  tokattn store list results/attention/byte/seed0.h5\n"
-        "  tokattn store show results/attention/byte/seed0.h5 simple-en-0 1 mean\n\n"
+        "  tokattn store list results/tiny/attention/byte/seed0.h5\n"
+        "  tokattn store show results/tiny/attention/byte/seed0.h5 simple-en-0 1 mean\n\n"
         "`tokattn COMMAND --help` describes each command's arguments."
     )
     p = argparse.ArgumentParser(
         prog="tokattn",
-        description="Tools around tokattn's attention stores (results/attention/{model}/"
+        description="Tools around tokattn's attention stores (results/tiny/attention/{model}/"
         "seed{seed}.h5). The pipeline itself runs with snakemake (see README).",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,

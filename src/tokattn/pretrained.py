@@ -1,7 +1,7 @@
 """Pretrained Hugging Face causal LMs as arms (config key `pretrained`).
 
 Such an arm skips training: `import_pretrained` writes the model into
-``results/models/{name}/seed0/`` as a trained arm would be exported (one
+``results/{experiment}/models/{name}/seed0/`` as a trained arm would be exported (one
 ``model.safetensors``, ``config.json``, the tokenizer files and ``train_summary.json``
 with ``steps: -1`` and the source), so the dump, the analyses, the benchmarks and the
 report read it like any other arm. A hub id is fetched only when the entry says

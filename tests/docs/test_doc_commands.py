@@ -28,6 +28,7 @@ import yaml
 from tests.docs.doc_commands import ROOT, DocCommand, all_doc_commands
 
 TINY = "config/tiny.yaml"
+TINY_RESULTS = "results/tiny"  # the tiny config's experiment folder
 RUNNER = Path(__file__).with_name("run_doc_commands.py")
 SKIPPED = {
     "pip": "installs packages: the tests run in the environment it made",
@@ -183,12 +184,19 @@ def test_documented_command_runs_as_written(cmd, runs):
         assert result["ok"], f"{cmd}\n{result['error']}\n{log[-3000:]}"
         if kind == "lm_eval":
             parsed = json.loads(log.strip().splitlines()[-1])
-            model = parsed["model_args"]["pretrained"]
+            # Run from the experiment's folder (the task YAMLs' data_files are relative to it).
+            model = f"{TINY_RESULTS}/{parsed['model_args']['pretrained']}"
             assert _is_planned(model, runs["planned"]), f"{cmd}: the tiny config makes no {model}"
+            assert (ROOT / TINY_RESULTS / parsed["include_path"]).resolve() == ROOT / "tasks", cmd
             defined = {
-                yaml.safe_load(p.read_text())["task"] for p in (ROOT / "tasks").glob("*.yaml")
+                (spec := yaml.safe_load(p.read_text()))["task"]: spec
+                for p in (ROOT / "tasks").glob("*.yaml")
             }
-            assert set(parsed["tasks"]) <= defined, (cmd, defined)
+            assert set(parsed["tasks"]) <= set(defined), (cmd, set(defined))
+            for task in parsed["tasks"]:  # the files each task reads are ones the run makes
+                for data in defined[task]["dataset_kwargs"]["data_files"].values():
+                    path = f"{TINY_RESULTS}/{data}"
+                    assert _is_planned(path, runs["planned"]), f"{cmd}: {task} reads {path}"
         return
     assert kind == "tokattn"
     try:

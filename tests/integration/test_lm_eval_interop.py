@@ -27,21 +27,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """A working directory laid out like results/, with a model and a few items."""
+    """A working directory laid out like an experiment's results folder: a model, a few items."""
     root = tmp_path_factory.mktemp("lm_eval")
-    model = save_tiny_model(root / "results" / "models" / "bpe" / "seed0", "bpe", context=96)
+    model = save_tiny_model(root / "models" / "bpe" / "seed0", "bpe", context=96)
     cfg = tiny_eval_config()
     cfg["inference"] = {**cfg["inference"], "n_items": 1, "generators": ["ordering", "addition"]}
     items = build_items("inference", cfg, corpus_docs("test"), "eval")[:4]
-    save_items(root / "results" / "eval" / "items" / "inference.jsonl", items)
+    save_items(root / "eval" / "items" / "inference.jsonl", items)
     short = [
         CorpusDoc(f"d{k}", text, "en", "prose")
         for k, text in enumerate(
             ["A short document.", "Ein kurzes Dokument über Bücher.", "短文。"]
         )
     ]
-    (root / "results" / "corpus").mkdir(parents=True)
-    write_corpus_parquet(root / "results" / "corpus" / "test.parquet", short)
+    (root / "corpus").mkdir(parents=True)
+    write_corpus_parquet(root / "corpus" / "test.parquet", short)
     return root, model, short
 
 
@@ -61,10 +61,10 @@ def _run(model: Path, task: str, add_bos: bool) -> dict:
 
 def test_multiple_choice_matches_tokattn(workdir, monkeypatch):
     root, model, _ = workdir
-    monkeypatch.chdir(root)  # the YAML's data_files are relative to the repository root
+    monkeypatch.chdir(root)  # the YAML's data_files are relative to the experiment's folder
     out = _run(model, "tokattn_inference", add_bos=True)
     samples = out["samples"]["tokattn_inference"]
-    items = load_items("inference", root / "results" / "eval" / "items" / "inference.jsonl")
+    items = load_items("inference", root / "eval" / "items" / "inference.jsonl")
     assert len(samples) == len(items) == 4
     sm = load_scoring_model(model, device="cpu")
     by_id = {it.id: it for it in items}

@@ -226,7 +226,7 @@ def test_training_jobs_get_the_gpu_partition_and_their_gpus(tiny_run, slurm_clus
     # Each model was trained by `gpus` torchrun ranks inside its one allocation.
     for arm in config["models"]:
         for seed in config["seeds"]:
-            folder = tiny_run.workdir / "results" / "models" / arm["name"] / f"seed{seed}"
+            folder = tiny_run.workdir / "results" / "tiny" / "models" / arm["name"] / f"seed{seed}"
             trained = json.loads((folder / "train_summary.json").read_text())
             assert trained["world_size"] == max(1, gpus), (arm["name"], trained)
 
@@ -240,7 +240,11 @@ def test_cancelled_job_is_retried(tiny_run, slurm_cluster: SlurmCluster):
     used = {arm["tokenizer"] for arm in config.get("models") or []}
     names = [t["name"] for t in config["tokenizers"]]
     victim = (
-        workdir / "results" / "tokenizers" / next((n for n in names if n not in used), names[0])
+        workdir
+        / "results"
+        / "tiny"
+        / "tokenizers"
+        / next((n for n in names if n not in used), names[0])
     )
     shutil.rmtree(victim)
     known = {job["id"] for job in slurm_cluster.jobs()}

@@ -23,7 +23,7 @@ def _runs(config):
 def test_attention_outputs(tiny_attention, tiny_config):
     from tokattn.attention_store import AttentionStore
 
-    results = tiny_attention / "results"
+    results = tiny_attention / "results" / "tiny"
     probes = [
         json.loads(line) for line in (results / "probes/probes.jsonl").read_text().splitlines()
     ]
@@ -90,7 +90,7 @@ def test_dumped_attention_matches_reloaded_model(tiny_attention, tiny_config):
     import tokattn.byte_branch  # noqa: F401  (byte-branch folders load through Auto classes)
     from tokattn.attention_store import AttentionStore
 
-    results = tiny_attention / "results"
+    results = tiny_attention / "results" / "tiny"
     for model_name in [arm["name"] for arm in tiny_config["models"]]:
         folder = results / f"models/{model_name}/seed0"
         model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager").eval()

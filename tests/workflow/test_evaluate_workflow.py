@@ -21,7 +21,7 @@ def _runs(config):
 
 
 def test_every_run_has_every_task(tiny_evaluate, tiny_config):
-    results = tiny_evaluate / "results" / "eval"
+    results = tiny_evaluate / "results" / "tiny" / "eval"
     for model, seed in _runs(tiny_config):
         for task in TASKS:
             summary = json.loads((results / f"{model}/seed{seed}/{task}.json").read_text())
@@ -60,7 +60,7 @@ def test_every_run_has_every_task(tiny_evaluate, tiny_config):
 
 
 def test_summary_csv(tiny_evaluate, tiny_config):
-    table = pd.read_csv(tiny_evaluate / "results" / "eval" / "summary.csv", dtype=str)
+    table = pd.read_csv(tiny_evaluate / "results" / "tiny" / "eval" / "summary.csv", dtype=str)
     models = {arm["name"] for arm in tiny_config["models"]}
     assert set(table["model"]) == models
     assert set(table["task"]) == set(TASKS)
@@ -98,13 +98,17 @@ def test_changing_one_task_reruns_only_that_task(tiny_evaluate, tiny_config):
 def test_training_mix(tiny_evaluate, tiny_config):
     config = str(tiny_evaluate / "config.yaml")
     run_snakemake(tiny_evaluate, "--configfile", config, "--cores", "2", "training_mix")
-    mix = pd.read_parquet(tiny_evaluate / "results" / "eval" / "training_mix.parquet")
-    stats = json.loads((tiny_evaluate / "results" / "eval" / "training_mix.json").read_text())
+    mix = pd.read_parquet(tiny_evaluate / "results" / "tiny" / "eval" / "training_mix.parquet")
+    stats = json.loads(
+        (tiny_evaluate / "results" / "tiny" / "eval" / "training_mix.json").read_text()
+    )
     share = tiny_config["evaluation"]["training_mix"]["share"]
     assert stats["mix_bytes"] == int(mix["n_bytes"].sum())
     assert stats["mix_bytes"] / (stats["mix_bytes"] + stats["corpus_train_bytes"]) >= share
     # No evaluation item appears in the mix.
     mix_text = "\n".join(mix["text"])
     for task in ("inference", "memory"):
-        for line in (tiny_evaluate / f"results/eval/items/{task}.jsonl").read_text().splitlines():
+        for line in (
+            (tiny_evaluate / f"results/tiny/eval/items/{task}.jsonl").read_text().splitlines()
+        ):
             assert json.loads(line)["context"] not in mix_text

@@ -41,7 +41,7 @@ class _Page(HTMLParser):
 
 
 def test_report_page_and_figures(tiny_report, tiny_config):
-    report = tiny_report / "results/report"
+    report = tiny_report / "results/tiny/report"
     page = (report / "index.html").read_text(encoding="utf-8")
     parser = _Page()
     parser.feed(page)
@@ -69,7 +69,9 @@ def test_report_page_and_figures(tiny_report, tiny_config):
     for name in figures:
         assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Numbers come from summary.csv as they are: one headline cell, checked independently.
-    summary = pd.read_csv(tiny_report / "results/eval/summary.csv", dtype={"distance_bytes": str})
+    summary = pd.read_csv(
+        tiny_report / "results/tiny/eval/summary.csv", dtype={"distance_bytes": str}
+    )
     row = summary[
         (summary.model == models[0])
         & (summary.task == "lm")

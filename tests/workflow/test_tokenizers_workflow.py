@@ -15,7 +15,7 @@ pytestmark = pytest.mark.workflow
 
 
 def test_corpus_outputs(tiny_tokenizers, tiny_config):
-    corpus = tiny_tokenizers / "results" / "corpus"
+    corpus = tiny_tokenizers / "results" / "tiny" / "corpus"
     frames = {s: pd.read_parquet(corpus / f"{s}.parquet") for s in ("train", "val", "test")}
     for split, df in frames.items():
         assert len(df) > 0, split
@@ -46,28 +46,30 @@ def _all_ints(obj):
 
 
 def test_tokenizer_outputs(tiny_tokenizers, tiny_config):
-    test_text = pd.read_parquet(tiny_tokenizers / "results" / "corpus" / "test.parquet")["text"]
+    test_text = pd.read_parquet(tiny_tokenizers / "results" / "tiny" / "corpus" / "test.parquet")[
+        "text"
+    ]
     sample = test_text.iloc[0]
     names = [t["name"] for t in tiny_config["tokenizers"]]
     kinds = {t["kind"] for t in tiny_config["tokenizers"]}
     assert kinds == {"byte", "char", "bpe", "bytelevel_bpe", "unigram", "wordpiece"}
     for name in names:
-        folder = tiny_tokenizers / "results" / "tokenizers" / name
+        folder = tiny_tokenizers / "results" / "tiny" / "tokenizers" / name
         tok = AutoTokenizer.from_pretrained(folder)
         enc = tok(sample, return_offsets_mapping=True, add_special_tokens=False)
         assert len(enc["input_ids"]) == len(enc["offset_mapping"]) > 0
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics, name
-    table = pd.read_csv(tiny_tokenizers / "results" / "tokenizers" / "metrics.csv")
+    table = pd.read_csv(tiny_tokenizers / "results" / "tiny" / "tokenizers" / "metrics.csv")
     assert set(table["tokenizer"]) == set(names)
     assert {"language", "domain", "bytes_per_token"} <= set(table.columns)
     for name in names:
         rows = table[table["tokenizer"] == name]
         assert rows["language"].nunique() >= 10
-    logs = tiny_tokenizers / "results" / "logs"
+    logs = tiny_tokenizers / "results" / "tiny" / "logs"
     assert (logs / "prepare_corpus.log").exists()
     assert all((logs / "train_tokenizer" / f"{n}.log").exists() for n in names)
-    assert (tiny_tokenizers / "results" / "benchmarks" / "prepare_corpus.tsv").exists()
+    assert (tiny_tokenizers / "results" / "tiny" / "benchmarks" / "prepare_corpus.tsv").exists()
 
 
 def test_rerun_does_nothing(tiny_tokenizers):

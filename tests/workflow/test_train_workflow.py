@@ -31,7 +31,7 @@ def _branch_arms(config):
 def test_every_arm_and_seed_is_trained_on_the_same_bytes(tiny_trained, tiny_config):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    results = tiny_trained / "results"
+    results = tiny_trained / "results" / "tiny"
     budget = tiny_config["training"]["budget_bytes"]
     summaries = {}
     for name, seed in _runs(tiny_config):
@@ -102,7 +102,7 @@ def test_a_crashed_job_resumes_from_its_checkpoint(tiny_trained, tiny_config, tm
     shutil.copytree(tiny_trained, work, symlinks=True)
     name, seed = _runs(tiny_config)[-1]  # the byte-branch arm: resume is not Llama-only
     assert name in _branch_arms(tiny_config)
-    folder = work / "results" / "models" / name / f"seed{seed}"
+    folder = work / "results" / "tiny" / "models" / name / f"seed{seed}"
     before = json.loads((folder / "train_summary.json").read_text())
     shutil.rmtree(folder)  # what Snakemake leaves of a job that died before its export
     run_snakemake(work, "--configfile", str(work / "config.yaml"), "--cores", "2", "train")
