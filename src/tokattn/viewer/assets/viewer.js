@@ -14,6 +14,11 @@
   const MODEL_GAP = 12;
   const GAP_PX = 2; // space between blocks
   const NEUTRAL = "rgb(236,238,242)";
+  const BLOCK_FONT = "12px system-ui, sans-serif";
+  const LABEL_PAD = 4; // px of a block kept free around its text
+  // Default zoom: the pixels per byte at which this share of the tokens (all models)
+  // show their whole text; the rest are shortened with "…" and the tooltip has them.
+  const ZOOM_QUANTILE = 0.98;
 
   const $ = (id) => document.getElementById(id);
   const index = JSON.parse($("tokattn-index").textContent);
@@ -24,7 +29,8 @@
     direction: "to",
     head: -1,
     threshold: 0.1,
-    ppb: 10, // px per byte
+    ppb: 14, // px per byte; set per probe by fitZoom() until the zoom slider is moved
+    zoomChosen: false, // the zoom was set by hand (slider or setZoom): keep it
     sel: null, // {kind: "token", model, layer, pos} | {kind: "word", words: [w0, w1], layer}
     values: null, // [model][layer] Float32Array | null, current block values
     points: null, // [model][layer] Float32Array, mean-over-heads values
@@ -432,13 +438,58 @@
     return lo;
   }
 
+  // ------------------------------------------------------------------ labels and zoom
+  const textWidths = new Map(); // text -> px in BLOCK_FONT
+  function textWidth(text) {
+    let w = textWidths.get(text);
+    if (w === undefined) {
+      const font = ctx.font;
+      ctx.font = BLOCK_FONT;
+      w = ctx.measureText(text).width;
+      ctx.font = font;
+      textWidths.set(text, w);
+    }
+    return w;
+  }
+
+  // The text a block w px wide shows: all of it when it fits, else the longest prefix
+  // that fits with "…", else "…" alone, else nothing. The tooltip always has all of it.
+  function fitLabel(text, w) {
+    const room = w - LABEL_PAD;
+    if (room <= 0) return "";
+    if (textWidth(text) <= room) return text;
+    const chars = Array.from(text); // code points: never split a surrogate pair
+    let lo = 0, hi = chars.length - 1; // longest prefix n in [0, hi] with prefix + "…" fitting
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (textWidth(chars.slice(0, mid).join("") + "…") <= room) lo = mid;
+      else hi = mid - 1;
+    }
+    if (lo > 0) return chars.slice(0, lo).join("") + "…";
+    return textWidth("…") <= room ? "…" : "";
+  }
+
+  // Pixels per byte at which ZOOM_QUANTILE of the probe's tokens show their whole text,
+  // within the zoom slider's range.
+  function fitZoom(p) {
+    const need = [];
+    for (const m of p.models) {
+      for (let k = 0; k < m.T; k++) {
+        const n = m.spans[2 * k + 1] - m.spans[2 * k];
+        if (n > 0) need.push((textWidth(m.labels[k]) + LABEL_PAD + GAP_PX) / n);
+      }
+    }
+    const zoom = $("zoom"), lo = Number(zoom.min), hi = Number(zoom.max);
+    if (!need.length) return Math.max(lo, Math.min(hi, state.ppb));
+    need.sort((a, b) => a - b);
+    const q = need[Math.max(0, Math.ceil(ZOOM_QUANTILE * need.length) - 1)];
+    return Math.max(lo, Math.min(hi, Math.ceil(q - 1e-9)));
+  }
+
   // ------------------------------------------------------------------ drawing
   function clippedText(text, x, y, w) {
-    if (w < 7) return;
-    let t = text;
-    while (t.length > 1 && ctx.measureText(t).width > w - 4) t = t.slice(0, -1);
-    if (t !== text) t = t.length > 1 ? t.slice(0, -1) + "…" : "·"; // the tooltip has it all
-    ctx.fillText(t, x + 2, y);
+    const t = fitLabel(text, w);
+    if (t) ctx.fillText(t, x + 2, y);
   }
 
   function draw() {
@@ -447,7 +498,7 @@
     const W = view.width / (window.devicePixelRatio || 1);
     const left = scrollX() - LEFT, right = scrollX() + W;
     ctx.clearRect(0, 0, W, layout.height);
-    ctx.font = "12px system-ui, sans-serif";
+    ctx.font = BLOCK_FONT;
     ctx.textBaseline = "middle";
     drawWords(left, right);
     state.lines = 0;
@@ -460,7 +511,7 @@
       const lm = layout.models[mi];
       ctx.font = "bold 12px system-ui, sans-serif";
       ctx.fillText(m.name, 6, lm.top + HEAD_H / 2);
-      ctx.font = "12px system-ui, sans-serif";
+      ctx.font = BLOCK_FONT;
       for (let l = 0; l < m.L; l++) {
         ctx.fillText("layer " + l, 14, lm.rows[l].y + BLOCK_H / 2);
         if (lm.rows[l].byteY !== null) ctx.fillText("bytes", 22, lm.rows[l].byteY + BYTE_H / 2);
@@ -703,36 +754,137 @@
       });
       parts.push(`attention mass on the text, layer ${sel.layer}: ${masses.join("; ")}`);
     }
-    parts.push(`lines drawn: ${state.lines}; decode ${state.loadMs.toFixed(0)} ms, draw ${state.drawMs.toFixed(1)} ms`);
+    if (sel) parts.push(`${state.lines} lines over the threshold ${state.threshold.toFixed(2)}`);
     $("status").innerHTML = parts.join("<br>");
-    $("legend").textContent =
-      state.mode === "certainty"
-        ? "block colour: logit-lens top-1 probability at that layer (label: that token); points: attention, mean over heads"
-        : "block colour: attention weight (√ scale) from/to the selection; points between layers: mean over heads; lines: weights over the threshold";
+    drawScale();
+  }
+
+  // ------------------------------------------------------------------ colour legend
+  // Where a value sits on the colour bar (the bar runs linearly in colour) and the
+  // ticks shown under it; colourOf(v) is the bar's colour at pos(v).
+  const SCALES = {
+    attention: {
+      title: "block colour: attention weight, 0 to 1 (square-root colour scale)",
+      pos: Math.sqrt,
+      ticks: [0, 0.01, 0.05, 0.1, 0.25, 0.5, 1],
+      key:
+        "colours: attention from/to the selection (click a token or a word); points between " +
+        "layers: attention, mean over heads; lines: weights over the threshold",
+    },
+    certainty: {
+      title: "block colour: logit-lens top-1 probability, 0 to 1 (linear colour scale)",
+      pos: (v) => v,
+      ticks: [0, 0.25, 0.5, 0.75, 1],
+      key:
+        "colours: probability of the most likely next token after that layer (the block " +
+        "shows that token); points and lines: attention, as in attention mode",
+    },
+  };
+
+  function largestShown() {
+    let top = -1;
+    for (const rows of state.values || []) {
+      for (const v of rows) if (v) for (let k = 0; k < v.length; k++) top = Math.max(top, v[k]);
+    }
+    return top;
+  }
+
+  function drawScale() {
+    const sc = SCALES[state.mode];
+    $("scale-bar").style.background =
+      `linear-gradient(to right, ${colourOf(0, state.mode)}, ${colourOf(1, state.mode)})`;
+    const ticks = $("scale-ticks");
+    ticks.textContent = "";
+    for (const v of sc.ticks) {
+      const t = document.createElement("span");
+      t.textContent = String(v);
+      t.dataset.value = String(v);
+      t.style.left = (100 * sc.pos(v)).toFixed(2) + "%";
+      ticks.appendChild(t);
+    }
+    const top = largestShown();
+    $("scale-title").textContent =
+      sc.title + (top >= 0 ? `; largest now ${top.toFixed(3)}` : "; nothing selected (grey)");
+    $("key").textContent = sc.key;
   }
 
   const esc = (s) =>
     String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
+  function wordsText(w0, w1) {
+    const p = state.probe;
+    const bytes = new TextEncoder().encode(p.text).slice(p.words[w0][0], p.words[w1][1]);
+    return new TextDecoder().decode(bytes).trim();
+  }
+
+  const headName = (m) => (state.head < 0 ? `mean over ${m.H} heads` : `head ${state.head}`);
+
+  // The attention weight behind block (model mi, layer l, token k) under the current
+  // selection, naming the query and the key (three decimals; the page keeps weights to
+  // 1/255, so the value is within 0.002 of the stored one).
+  function weightText(mi, l, k) {
+    const m = state.probe.models[mi], sel = state.sel;
+    if (!sel) return "click a token or a word to see attention weights";
+    const a = m.lineVals[l];
+    if (!a) return "the selected token is in another model";
+    const tok = (j) => `“${m.labels[j]}” (token ${j})`;
+    const where = `layer ${l}, ${headName(m)}`;
+    if (sel.kind === "token") {
+      const [q, key] = state.direction === "to" ? [sel.pos, k] : [k, sel.pos];
+      const causal = key > q ? " (key after the query: causal mask)" : "";
+      return `query ${tok(q)} → key ${tok(key)}: attention weight ${a[k].toFixed(3)} (${where})${causal}`;
+    }
+    const [w0, w1] = sel.words;
+    const words = `word${w0 === w1 ? "" : "s"} ${w0 === w1 ? w0 : `${w0}–${w1}`} “${wordsText(w0, w1)}”`;
+    const here = `the word of ${tok(k)}`;
+    const [q, key] = state.direction === "to" ? [words, here] : [here, words];
+    return `query ${q} → key ${key}: word-frame attention weight ${a[k].toFixed(3)} (${where})`;
+  }
+
+  function tokenTip(h) {
+    const m = state.probe.models[h.model], k = h.pos, l = h.layer;
+    const iter = iterLensText(m, l, k);
+    return (
+      `“${m.labels[k]}”\n` +
+      `${m.name} · layer ${l} · token ${k} · bytes [${m.spans[2 * k]}, ${m.spans[2 * k + 1]})\n` +
+      weightText(h.model, l, k) +
+      `\nlens top-1 “${m.lensStrings[m.lensIndex[l * m.T + k]]}” p=${(m.lensProbs[l * m.T + k] / 255).toFixed(2)}` +
+      `\nattention on BOS ${attnRow(m, l, state.head, k)[0].toFixed(2)} (dropped in the word frame)` +
+      (iter ? `\n${iter}` : "")
+    );
+  }
+
+  // Put the tooltip beside the pointer, on the side where it fits inside the window:
+  // right and below by default, flipped left / up near the right / bottom edges.
+  function placeTooltip(tip, x, y) {
+    const M = 4, OFF = 12;
+    tip.style.left = "0px";
+    tip.style.top = "0px";
+    const r = tip.getBoundingClientRect();
+    const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
+    let left = x + OFF, top = y + OFF;
+    if (left + r.width > vw - M) left = x - OFF - r.width;
+    if (top + r.height > vh - M) top = y - OFF - r.height;
+    left = Math.max(M, Math.min(left, vw - M - r.width));
+    top = Math.max(M, Math.min(top, vh - M - r.height));
+    tip.style.left = left + "px";
+    tip.style.top = top + "px";
+  }
+
   function tooltip(ev) {
     const h = hit(ev.clientX, ev.clientY), tip = $("tooltip");
-    if (!h || h.word !== undefined) {
+    if (!h) {
       tip.hidden = true;
       return;
     }
-    const m = state.probe.models[h.model], k = h.pos, l = h.layer;
-    const v = state.values[h.model][l];
-    const iter = iterLensText(m, l, k);
-    tip.textContent =
-      `${m.name} · layer ${l} · token ${k} “${m.labels[k]}”\n` +
-      `bytes [${m.spans[2 * k]}, ${m.spans[2 * k + 1]})\n` +
-      `lens top-1 “${m.lensStrings[m.lensIndex[l * m.T + k]]}” p=${(m.lensProbs[l * m.T + k] / 255).toFixed(2)}` +
-      `\nattention on BOS ${attnRow(m, l, state.head, k)[0].toFixed(2)} (dropped in the word frame)` +
-      (iter ? `\n${iter}` : "") +
-      (v ? `\nvalue ${v[k].toFixed(3)}` : "");
-    tip.style.left = ev.clientX + 12 + "px";
-    tip.style.top = ev.clientY + 12 + "px";
+    if (h.word !== undefined) {
+      const w = state.probe.words[h.word];
+      tip.textContent = `word ${h.word} “${wordsText(h.word, h.word)}” · bytes [${w[0]}, ${w[1]})`;
+    } else {
+      tip.textContent = tokenTip(h);
+    }
     tip.hidden = false;
+    placeTooltip(tip, ev.clientX, ev.clientY);
   }
 
   async function setProbe(which) {
@@ -752,6 +904,10 @@
     for (let h = 0; h < heads; h++) headSel.add(new Option("head " + h, String(h)));
     state.head = state.head < heads ? state.head : -1;
     headSel.value = String(state.head);
+    if (!state.zoomChosen) {
+      state.ppb = fitZoom(state.probe);
+      $("zoom").value = String(state.ppb);
+    }
     computeLayout();
     update();
     readyResolve(true);
@@ -846,12 +1002,19 @@
     },
     setZoom: (ppb) => {
       state.ppb = ppb;
+      state.zoomChosen = true;
       $("zoom").value = String(ppb);
       computeLayout();
       drawOverview();
       draw();
     },
     blockColours: (layer, model = 0) => rowColours(model, layer),
+    // What each block of a row shows at the current zoom (whole, shortened with "…", or "").
+    shownLabels: (layer, model = 0) => {
+      const lm = layout.models[model], labels = api.blockLabels(layer, model);
+      return labels.map((text, k) => fitLabel(text, lm.xe[k] - lm.xs[k]));
+    },
+    fitZoom: () => fitZoom(state.probe),
     byteColours: (layer, model = 0) => {
       const v = state.bytes[model][layer], m = state.probe.models[model];
       if (!m.cross || !m.cross.layers.includes(layer)) return null;
@@ -884,6 +1047,7 @@
       direction: state.direction,
       head: state.head,
       threshold: state.threshold,
+      zoom: state.ppb,
       selection: state.sel,
       models: state.probe ? state.probe.models.map((m) => ({ name: m.name, T: m.T, L: m.L, H: m.H })) : [],
     }),
