@@ -1,7 +1,7 @@
 """Benchmark figures from eval/summary.csv: every value is mean ± 95 % CI over seeds.
 
-The CI columns are taken from summary.csv as they are (two-level bootstrap over seeds and
-items, tokattn.evaluation.aggregate); nothing here recomputes them. Every figure shows the
+The CI columns are taken from summary.csv as they are (t-interval over seeds widened by
+the item noise, tokattn.evaluation.aggregate); nothing here recomputes them. Every figure shows the
 chance level where one exists (dotted black: `tokattn.tasks.chance`; for bits per byte,
 the order-0 byte entropy of the test split), and a panel where every model scored exactly
 0 shows a notice saying so instead of an empty chart.
