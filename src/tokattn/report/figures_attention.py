@@ -49,12 +49,17 @@ def head_grid_figure(maps: np.ndarray, labels: Sequence[str] | None, title: str)
     n_layers, n_heads, n_tok = maps.shape[0], maps.shape[1], maps.shape[-1]
     size = 2.2 if n_tok <= MAX_TICK_LABELS else 1.6
     fig, axes = new_figure(n_layers, n_heads, width=size, height=size)
+    image = None
     for layer in range(n_layers):
         for head in range(n_heads):
             ax = axes[layer, head]
-            ax.imshow(maps[layer, head], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+            image = ax.imshow(
+                maps[layer, head], cmap="viridis", vmin=0, vmax=1, interpolation="nearest"
+            )
             _label_axes(ax, labels if layer == n_layers - 1 and head == 0 else None, n_tok)
             ax.set_title(f"L{layer} H{head}", fontsize="small")
+    if image is not None:  # one shared scale: every panel is drawn on 0..1
+        fig.colorbar(image, ax=axes, label="attention weight (0–1, shared)", shrink=0.8)
     fig.suptitle(f"{title} — query (rows) × key (columns), per token")
     return fig
 
@@ -79,6 +84,7 @@ def word_maps_figure(
     if not models:
         empty_note(axes[0, 0], "no word maps")
         return fig
+    image = None
     for col, model in enumerate(models):
         mean = maps[model].mean(axis=1)  # [layer, word, word]
         for row in range(n_rows):
@@ -86,11 +92,13 @@ def word_maps_figure(
             if row >= mean.shape[0]:
                 ax.set_axis_off()
                 continue
-            ax.imshow(mean[row], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+            image = ax.imshow(mean[row], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
             _label_axes(ax, words if col == 0 else None, len(words))
             mass = masses.get(model)
             kept = f" (text mass {float(mass[row].mean()):.2f})" if mass is not None else ""
             ax.set_title(f"{model} L{row}{kept}", fontsize="small")
+    if image is not None:
+        fig.colorbar(image, ax=axes, label="attention weight (0–1, shared)", shrink=0.8)
     fig.suptitle(f"{title} — projected onto words, mean over heads")
     return fig
 

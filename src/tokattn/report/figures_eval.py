@@ -14,7 +14,14 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokattn.report.style import ci_errors, empty_note, grouped_bars_ci, model_colors, new_figure
+from tokattn.report.style import (
+    ci_errors,
+    empty_note,
+    figure_legend,
+    grouped_bars_ci,
+    model_colors,
+    new_figure,
+)
 
 ALL = "all"
 SUMMARY_COLUMNS = (
@@ -128,11 +135,16 @@ def bpb_figure(summary: pd.DataFrame, unigram_bits: float | None = None) -> Figu
             ax, rows, column, categories, models, colors, "bits per byte (lower is better)"
         )
         if drawn and unigram_bits is not None:
-            ax.axhline(unigram_bits, label=f"unigram bytes ({unigram_bits:.2f})", **CHANCE_STYLE)
+            ax.axhline(unigram_bits, label=unigram_label(unigram_bits), **CHANCE_STYLE)
         ax.set_xlabel(column)
         ax.set_title(f"LM bits per byte by {column} ({_seeds_note(rows)})", fontsize="small")
-    axes[0, 0].legend(title="model", fontsize="small")
+    figure_legend(fig, title="model")
     return fig
+
+
+def unigram_label(unigram_bits: float) -> str:
+    """Return the legend label of the order-0 (unigram) byte entropy line."""
+    return f"order-0 byte entropy {unigram_bits:.2f}"
 
 
 def inference_figure(
@@ -155,7 +167,7 @@ def inference_figure(
     axes[0, 0].set_xlabel("subtask")
     axes[0, 0].set_title(f"Inference ({_seeds_note(rows)})", fontsize="small")
     if drawn:
-        axes[0, 0].legend(title="model", fontsize="small")
+        figure_legend(fig, title="model")
     return fig
 
 
@@ -199,7 +211,7 @@ def memory_figure(
         ax.set_ylim(-0.02, 1.05)
         draw_chance(ax, chance_lookup(chance, "memory", metric))
         ax.set_title(_seeds_note(rows), fontsize="small")
-        ax.legend(title="model", fontsize="small")
+    figure_legend(fig, title="model")
     fig.suptitle("Memory: accuracy vs distance in bytes")
     return fig
 
@@ -218,7 +230,7 @@ def rouge_figure(summary: pd.DataFrame, metrics=("rouge1", "rouge2", "rougeL")) 
         f"Summarization ({_seeds_note(rows)}; ROUGE has no chance level)", fontsize="small"
     )
     if drawn:
-        axes[0, 0].legend(title="model", fontsize="small")
+        figure_legend(fig, title="model")
     return fig
 
 

@@ -124,8 +124,9 @@ def test_chance_levels_are_drawn(summary):
     assert [line.get_ydata()[0] for line in _chance_lines(ll_ax)] == [0.2]
     assert [line.get_ydata()[0] for line in _chance_lines(em_ax)] == [0.0]
     lang_ax = fe.bpb_figure(summary, unigram_bits=4.5).axes[0]
-    (line,) = [x for x in lang_ax.lines if "unigram" in str(x.get_label())]
+    (line,) = [x for x in lang_ax.lines if "order-0" in str(x.get_label())]
     assert line.get_ydata()[0] == 4.5
+    assert line.get_label() == "order-0 byte entropy 4.50"
     assert "no chance level" in fe.rouge_figure(summary).axes[0].get_title()
 
 
