@@ -9,6 +9,7 @@ the order-0 byte entropy of the test split), and a panel where every model score
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -248,3 +249,36 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
     return (
         out.reindex(_models(summary)).reset_index().rename_axis(columns=None) if len(out) else out
     )
+
+
+def headline_tables(
+    summary: pd.DataFrame, unigram_bits: float | None = None
+) -> dict[str, pd.DataFrame]:
+    """Return the headline table split per task (task → model rows, one column per metric).
+
+    One wide table of every task's metrics does not fit a page; one per task does. The lm
+    table gains the order-0 byte entropy of the test split and the gap to it
+    (entropy − bits per byte): how far each model got below knowing only byte frequencies.
+    """
+    table = headline_table(summary)
+    out = {}
+    for task in dict.fromkeys(summary["task"]):
+        columns = [c for c in table.columns if c.startswith(f"{task} ")]
+        if not columns:
+            continue
+        part = table[["model", *columns]].rename(
+            columns={c: c.removeprefix(f"{task} ") for c in columns}
+        )
+        if task == "lm" and unigram_bits is not None and math.isfinite(unigram_bits):
+            bpb = select(summary, "lm", "bits_per_byte").set_index("model")["mean"]
+            gap = [unigram_bits - float(bpb[m]) if m in bpb else math.nan for m in part["model"]]
+            part = part.assign(
+                **{
+                    "order-0 byte entropy": f"{unigram_bits:.3f}",
+                    "gap (entropy − bits_per_byte)": [
+                        "" if math.isnan(g) else f"{g:.3f}" for g in gap
+                    ],
+                }
+            )
+        out[task] = part.reset_index(drop=True)
+    return out
