@@ -50,7 +50,8 @@ FIGURES = {
     "corpus_bytes": ("corpus", "UTF-8 bytes of the train split per language (rows) and domain."),
     "tokenizer_metrics": (
         "tokenizers",
-        "Bytes per token, fertility, parity and Rényi efficiency per language on the test split.",
+        "Bytes per token, fertility, parity and Rényi efficiency per language on the test "
+        "split (a panel spanning more than ×10 is on a log axis, said in its label).",
     ),
     "segmentation": (
         "tokenizers",
@@ -60,7 +61,10 @@ FIGURES = {
         "training",
         "Train loss (nats per token) and validation bits per byte against training bytes seen.",
     ),
-    "head_grid": ("attention", "Layer × head attention maps of the chosen probe (per token)."),
+    "head_grid": (
+        "attention",
+        "Layer × head attention maps of the chosen probe (per token), one colour scale 0–1.",
+    ),
     "word_maps": (
         "attention",
         "The chosen probe's maps projected onto words, mean over heads; titles give the "
@@ -89,7 +93,12 @@ FIGURES = {
         "attention mass both heads kept on the text).",
     ),
     "cross_attention": ("attention", "Token × byte cross-attention of byte-branch arms."),
-    "bpb": ("benchmarks", "LM bits per byte per language and domain, mean ± 95 % CI over seeds."),
+    "bpb": (
+        "benchmarks",
+        "LM bits per byte per language and domain, mean ± 95 % CI over seeds (t-interval; "
+        "too wide to read with fewer than 3 seeds). Dotted: the order-0 byte entropy of the "
+        "test split, what a model that knew only byte frequencies would reach.",
+    ),
     "inference": ("benchmarks", "Inference accuracy per subtask, mean ± 95 % CI over seeds."),
     "memory": ("benchmarks", "Memory accuracy against distance in bytes, mean ± 95 % CI."),
     "rouge": ("benchmarks", "Summarization ROUGE F1, mean ± 95 % CI over seeds."),
