@@ -23,12 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# Thresholds, each well above what a head attending uniformly would score: uniform
-# attention over k visible keys puts 1/k on each one, and probe queries see ≳ 8 keys.
-PREV_TOKEN_THRESHOLD = 0.5  # half a query's attention on the token just before it (uniform: ≲ 1/8)
-PREV_WORD_THRESHOLD = 0.5  # half a word's attention on the word before it (uniform: 1/(w + 1))
-SINK_THRESHOLD = 0.5  # half the attention parked on BOS (uniform: 1/k ≲ 1/8)
-INDUCTION_THRESHOLD = 0.3  # 30 % on the one token that followed the earlier copy (uniform ≲ 1/16)
+# Thresholds. Uniform attention over k visible keys puts 1/k on each key, at most 1/2
+# (the second token) and far less for later queries, so a majority threshold means the head
+# prefers that one key over all the others together, whatever the tokenizer's k.
+PREV_TOKEN_THRESHOLD = 0.5  # more on the previous token than on every other key together
+PREV_WORD_THRESHOLD = 0.5  # more on the previous word than on every other word together
+SINK_THRESHOLD = 0.5  # more parked on BOS than spread over the text
+# Induction queries sit in the second copy of a repeated span (about half the probe, many
+# words: tokattn.probes), so each sees the whole first copy, itself and BOS: uniform
+# attention gives the target ≤ 1/(words of the span + 2), ≤ 0.2 for spans of 3+ words.
+INDUCTION_THRESHOLD = 0.3
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,10 @@ def head_types_note() -> str:
     limits = ", ".join(f"{k.name} {k.threshold:g}" for k in HEAD_TYPES)
     return (
         "Best head per arm and seed (layer.head, score) and the number of heads at or above "
-        f"a threshold ({limits}); uniform attention over k visible keys scores 1/k, and "
-        "probe queries see ≳ 8 keys, so a head above its threshold is far from uniform. "
+        f"a threshold ({limits}). Uniform attention over k visible keys gives 1/k to each, "
+        "at most 1/2 and far less for later queries, so 0.5 means the head prefers that key "
+        "over all the others together; an induction query sees the whole first copy of a "
+        "span of several words, itself and BOS (uniform ≤ 0.2). "
         "Scores are means over every probe (induction: the repeat probes). Per-token types "
         "are in each tokenizer's own units (with a byte tokenizer the previous token is the "
         "previous byte) and are not compared across tokenizers; previous word is."
