@@ -56,9 +56,21 @@ def _models(summary: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(summary["model"]))
 
 
-def _seeds_note(rows: pd.DataFrame) -> str:
+MIN_SEEDS_FOR_CI = 3  # below: t(0.975, 1) = 12.7 makes the interval too wide to read
+
+
+def _seeds_count(rows: pd.DataFrame) -> str:
     seeds = sorted(set(rows["n_seeds"].astype(int))) if len(rows) else []
-    return f"mean ± 95 % CI, {'/'.join(map(str, seeds))} seeds" if seeds else ""
+    return f"{'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''}" if seeds else ""
+
+
+def _seeds_note(rows: pd.DataFrame) -> str:
+    """Return 'mean ± 95 % CI, n seeds', saying so when n is too small for a readable CI."""
+    count = _seeds_count(rows)
+    if not count:
+        return ""
+    few = rows["n_seeds"].astype(int).min() < MIN_SEEDS_FOR_CI
+    return f"mean ± 95 % CI, {count}" + ("; < 3 seeds: CI not worth reading" if few else "")
 
 
 CHANCE_STYLE = {"color": "black", "linestyle": ":", "linewidth": 1.3}
@@ -78,7 +90,7 @@ def zero_notice(ax, what: str, rows: pd.DataFrame) -> None:
     empty_note(
         ax,
         f"{what}: 0 for every model ({n_models} model{'s' if n_models != 1 else ''}, "
-        f"{_seeds_note(rows).replace('mean ± 95 % CI, ', '')}).\nNo bar to draw: no model "
+        f"{_seeds_count(rows)}).\nNo bar to draw: no model "
         "produced a single correct answer.",
     )
 

@@ -142,3 +142,10 @@ def test_all_zero_scores_give_a_notice_not_an_empty_chart(summary):
     ll_ax, em_ax = fe.memory_figure(zero).axes
     assert "memory exact_match: 0 for every model" in em_ax.texts[0].get_text()
     assert _errorbars(ll_ax) and not _errorbars(em_ax)
+
+
+def test_titles_give_the_seed_count_and_warn_below_three():
+    two = fe.bpb_figure(summary_rows(n_seeds=2)).axes[0].get_title()
+    assert "2 seeds; < 3 seeds: CI not worth reading" in two
+    three = fe.bpb_figure(summary_rows(n_seeds=3)).axes[0].get_title()
+    assert "3 seeds" in three and "not worth reading" not in three
