@@ -181,10 +181,11 @@ ROUNDTRIP_REASONS = {
     "wordpiece": (
         "WordPiece splits on whitespace and punctuation and keeps neither the whitespace "
         "nor whether punctuation touched the word before it; its decoder joins tokens "
-        'with one space ("Hello, world.\n" comes back as "Hello , world ."), and '
-        "characters outside its vocabulary become [UNK]. Nearly every document with "
-        "punctuation, a newline or a double space fails, so its round-trip fidelity is "
-        "close to 0 by construction: the text it models is not the text it was given."
+        'with one space ("Hello, world.⏎" comes back as "Hello , world ."), and '
+        "characters outside its vocabulary become [UNK], dropped on decoding. Nearly every "
+        "document with punctuation, a newline or a double space fails, so its round-trip "
+        "fidelity is close to 0 by construction: the text it models is not the text it "
+        "was given."
     ),
 }
 
