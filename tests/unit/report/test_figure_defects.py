@@ -134,3 +134,17 @@ def test_matched_heads_matrix_fills_the_panel_width():
 )
 def test_benchmark_legends_sit_outside_the_bars(draw):
     _legend_clear_of_axes(draw(summary_rows(["byte", "bpe_1k", "bpe_1k_bb", "bbpe_1k", "wp"])))
+
+
+def test_corpus_legend_sits_outside_the_bars():
+    from tokattn.report.figures_corpus import corpus_bytes_figure
+
+    df = pd.DataFrame(
+        {
+            "language": ["en", "en", "de", "lo"],
+            "domain": ["news", "legal", "news", "web"],
+            "documents": [3, 1, 2, 1],
+            "bytes": [900, 400, 800, 50],
+        }
+    )
+    _legend_clear_of_axes(corpus_bytes_figure(df))
