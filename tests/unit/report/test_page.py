@@ -314,7 +314,12 @@ def test_page_tables_fit_and_explain(results, tmp_path):
     # Head types that emerged, from heads.parquet, with the thresholds stated.
     attention = page[page.index('<section id="attention">') :]
     assert "Head types that emerged" in attention and "previous token 0.5" in attention
-    assert "L" in attention and "previous word" in attention and "induction" in attention
+    from tokattn.report.head_types import head_types_table
+
+    expected = head_types_table(pd.read_parquet(heads))
+    assert len(expected) == 3 * 4  # 3 arms × 4 head types
+    for cell in expected["best head per seed"]:
+        assert cell in attention  # e.g. "seed 0: L1.H2 0.93; seed 1: L0.H0 0.88"
     # WordPiece's low round-trip is explained, BPE's perfect one is not mentioned.
     assert "Round-trip fidelity of wp_1k (0.005): WordPiece" in page
     assert "bpe_1k (1)" not in page
