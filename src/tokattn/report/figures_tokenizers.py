@@ -22,6 +22,7 @@ TOKENIZER_PANELS = (
 # A panel whose largest bar is this many times its smallest gets a log axis: one outlier
 # (WordPiece on Lao, mostly [UNK] at ~66 bytes per token) would flatten every other bar.
 LOG_SPAN = 10.0
+LOG_PANELS = ("bytes_per_token", "fertility")  # unbounded ratios; parity and Rényi stay linear
 
 
 def wants_log_axis(values: np.ndarray) -> bool:
@@ -57,7 +58,7 @@ def tokenizer_metrics_figure(metrics: pd.DataFrame, languages: Sequence[str]) ->
             ax.set_ylabel(label)
             continue
         x = np.arange(len(shown))
-        log = wants_log_axis(table.reindex(shown).to_numpy(float))
+        log = column in LOG_PANELS and wants_log_axis(table.reindex(shown).to_numpy(float))
         for i, tok in enumerate(tokenizers):
             values = table.reindex(shown)[tok] if tok in table else pd.Series(np.nan, index=shown)
             ax.bar(
@@ -69,12 +70,12 @@ def tokenizer_metrics_figure(metrics: pd.DataFrame, languages: Sequence[str]) ->
             )
         ax.set_xticks(x, shown, rotation=45 if len(shown) > 8 else 0)
         if log:
-            from matplotlib.ticker import FormatStrFormatter
+            from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
-            ax.tick_params(axis="y", which="minor", labelsize="x-small")
+            ax.yaxis.set_minor_formatter(NullFormatter())
             label = f"{label} (log scale)"
         ax.set_ylabel(label, fontsize="small")
     figure_legend(fig, title="tokenizer", loc="outside lower center", ncols=min(len(tokenizers), 6))

@@ -51,7 +51,8 @@ FIGURES = {
     "tokenizer_metrics": (
         "tokenizers",
         "Bytes per token, fertility, parity and Rényi efficiency per language on the test "
-        "split (a panel spanning more than ×10 is on a log axis, said in its label).",
+        "split (bytes per token and fertility go on a log axis when they span more than ×10, "
+        "said in the label).",
     ),
     "segmentation": (
         "tokenizers",

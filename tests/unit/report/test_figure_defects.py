@@ -94,6 +94,10 @@ def test_bytes_per_token_outlier_gets_a_log_axis():
     bpt = fig.axes[0]
     assert bpt.get_yscale() == "log" and "log scale" in bpt.get_ylabel()
     assert [ax.get_yscale() for ax in fig.axes[1:]] == ["linear"] * 3
+    # Rényi efficiency lies in [0, 1]: never a log axis, even when it spans ×10.
+    metrics = _metrics_with_outlier(66.0)
+    metrics.loc[metrics["tokenizer"] == "wordpiece", "renyi_efficiency"] = 0.04
+    assert tokenizer_metrics_figure(metrics, ["en", "de", "lo"]).axes[3].get_yscale() == "linear"
     fig = tokenizer_metrics_figure(_metrics_with_outlier(4.0), ["en", "de", "lo"])
     assert fig.axes[0].get_yscale() == "linear"
     assert wants_log_axis(np.array([3.0, 66.0, np.nan])) and not wants_log_axis(np.array([3.0]))
