@@ -372,7 +372,13 @@ def get_report_figures():
         figures["head_grid"] = [
             fig(f"head_grid_{m}") for m, _ in get_report_first_runs()
         ]
-        for name in ("word_maps", "head_stats", "js_layers", "matched_heads"):
+        for name in (
+            "word_maps",
+            "head_stats",
+            "head_entropy",
+            "js_layers",
+            "matched_heads",
+        ):
             figures[name] = [fig(name)]
         if get_report_byte_branch_models():
             figures["cross_attention"] = [

@@ -12,6 +12,7 @@ localrules:
     report_segmentation_figure,
     report_training_figure,
     report_head_stats,
+    report_head_entropy,
     report_js_layers,
     report_matched_heads,
     report_bpb,
@@ -234,6 +235,27 @@ rule report_head_stats:
         "../scripts/build_report_figure.py"
 
 
+rule report_head_entropy:
+    """Report figure: normalised attention entropy per head and model, with the gate's threshold."""
+    input:
+        heads=get_report_heads(),
+    output:
+        report(
+            f"{REPORT_FIGURES}/head_entropy.{REPORT_FORMAT}",
+            caption="../docs/captions/report/head_entropy.rst",
+            category="Attention",
+        ),
+    log:
+        f"{RESULTS}/logs/report/head_entropy.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        figure="head_entropy",
+        settings=get_report_settings(),
+    script:
+        "../scripts/build_report_figure.py"
+
+
 rule report_js_layers:
     """Report figure: Jensen-Shannon divergence between runs per layer."""
     input:
@@ -446,6 +468,7 @@ rule report_page:
         unpack(get_report_page_inputs),
         findings=f"{RESULTS}/report/findings.csv",
         learned_gate=f"{RESULTS}/report/learned_gate.csv",
+        heads=get_report_heads(),
     output:
         f"{RESULTS}/report/index.html",
     log:

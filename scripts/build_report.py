@@ -22,4 +22,5 @@ build_page(
     viewer_pages=list(inputs.viewer),
     findings_path=inputs.findings,
     gate_path=inputs.learned_gate,
+    heads_paths=list(inputs.heads),
 )

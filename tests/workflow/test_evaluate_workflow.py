@@ -68,7 +68,7 @@ def test_summary_csv(tiny_evaluate, tiny_config):
     n_seeds = len(tiny_config["seeds"])
     assert (overall["n_seeds"].astype(int) == n_seeds).all()
     if n_seeds >= 2:
-        assert (overall["ci_method"] == "bootstrap seeds+items").all()
+        assert (overall["ci_method"] == "t over seeds + item variance").all()
     memory = table[(table["task"] == "memory") & (table["metric"] == "ll_accuracy")]
     distances = {str(d) for d in tiny_config["evaluation"]["memory"]["distances_bytes"]}
     assert distances <= set(memory["distance_bytes"])

@@ -130,6 +130,14 @@ def head_stats_builder(inputs: Inputs, settings: Mapping) -> Figure:
     return fa.head_stats_figure(heads)
 
 
+def head_entropy_builder(inputs: Inputs, settings: Mapping) -> Figure:
+    """Return the distribution of normalised head entropy per model, with the gate's threshold."""
+    from tokattn.report.findings import GATE_MAX_MEDIAN_ENTROPY
+
+    heads = stack_tables(_paths(inputs["heads"]), required=("model", "entropy_norm_word"))
+    return fa.head_entropy_figure(heads, GATE_MAX_MEDIAN_ENTROPY)
+
+
 def _compare(inputs: Inputs):
     return load_table(inputs["compare"], required=("kind", "model_a", "model_b", "js"))
 
@@ -240,6 +248,7 @@ BUILDERS: dict[str, Callable[[Inputs, Mapping], Figure]] = {
     "head_grid": head_grid_builder,
     "word_maps": word_maps_builder,
     "head_stats": head_stats_builder,
+    "head_entropy": head_entropy_builder,
     "js_layers": js_layers_builder,
     "matched_heads": matched_heads_builder,
     "cross_attention": cross_attention_builder,

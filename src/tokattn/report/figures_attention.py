@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokattn.report.style import empty_note, model_colors, new_figure
+from tokattn.report.style import empty_note, figure_legend, model_colors, new_figure
 
 MAX_TICK_LABELS = 40  # beyond this many tokens, labels would overlap: leave them off
 # (column of heads.parquet, axis label). Only tokenizer-independent statistics: the word
@@ -49,12 +49,17 @@ def head_grid_figure(maps: np.ndarray, labels: Sequence[str] | None, title: str)
     n_layers, n_heads, n_tok = maps.shape[0], maps.shape[1], maps.shape[-1]
     size = 2.2 if n_tok <= MAX_TICK_LABELS else 1.6
     fig, axes = new_figure(n_layers, n_heads, width=size, height=size)
+    image = None
     for layer in range(n_layers):
         for head in range(n_heads):
             ax = axes[layer, head]
-            ax.imshow(maps[layer, head], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+            image = ax.imshow(
+                maps[layer, head], cmap="viridis", vmin=0, vmax=1, interpolation="nearest"
+            )
             _label_axes(ax, labels if layer == n_layers - 1 and head == 0 else None, n_tok)
             ax.set_title(f"L{layer} H{head}", fontsize="small")
+    if image is not None:  # one shared scale: every panel is drawn on 0..1
+        fig.colorbar(image, ax=axes, label="attention weight (0–1, shared)", shrink=0.8)
     fig.suptitle(f"{title} — query (rows) × key (columns), per token")
     return fig
 
@@ -79,6 +84,7 @@ def word_maps_figure(
     if not models:
         empty_note(axes[0, 0], "no word maps")
         return fig
+    image = None
     for col, model in enumerate(models):
         mean = maps[model].mean(axis=1)  # [layer, word, word]
         for row in range(n_rows):
@@ -86,11 +92,13 @@ def word_maps_figure(
             if row >= mean.shape[0]:
                 ax.set_axis_off()
                 continue
-            ax.imshow(mean[row], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+            image = ax.imshow(mean[row], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
             _label_axes(ax, words if col == 0 else None, len(words))
             mass = masses.get(model)
             kept = f" (text mass {float(mass[row].mean()):.2f})" if mass is not None else ""
             ax.set_title(f"{model} L{row}{kept}", fontsize="small")
+    if image is not None:
+        fig.colorbar(image, ax=axes, label="attention weight (0–1, shared)", shrink=0.8)
     fig.suptitle(f"{title} — projected onto words, mean over heads")
     return fig
 
@@ -157,4 +165,57 @@ def cross_attention_figure(
         layer = cross_layers[i] if i < len(cross_layers) else i
         ax.set_title(f"cross-attention into layer {layer}, mean over heads", fontsize="small")
     fig.suptitle(f"{title} — token × byte cross-attention")
+    return fig
+
+
+# (column of heads.parquet, panel title). The word frame is comparable across tokenizers;
+# the per-token frame is not (a byte tokenizer spreads attention over more, shorter keys).
+ENTROPY_PANELS = (
+    ("entropy_norm_word", "word frame (comparable across tokenizers)"),
+    ("entropy_norm_per_token", "per token (not comparable across tokenizers)"),
+)
+
+
+def head_entropy_figure(heads: pd.DataFrame, threshold: float) -> Figure:
+    """Return per frame a violin per model of normalised head entropy (all heads and seeds).
+
+    1 is uniform attention. The dotted line is the learned gate's `threshold` on the
+    median of the word frame; the white dot is each model's median.
+    """
+    models = list(dict.fromkeys(heads["model"])) if len(heads) else []
+    colors = model_colors(models)
+    panels = [(c, t) for c, t in ENTROPY_PANELS if c in heads and heads[c].notna().any()]
+    fig, axes = new_figure(1, max(len(panels), 1), width=max(3.6, 1.1 * len(models)), height=3.4)
+    if not panels:
+        empty_note(axes[0, 0], "no head entropy in heads.parquet")
+        return fig
+    for ax, (column, title) in zip(axes[0], panels, strict=True):
+        values = [heads.loc[heads["model"] == m, column].dropna().to_numpy(float) for m in models]
+        shown = [i for i, v in enumerate(values) if len(v)]
+        parts = ax.violinplot(
+            [values[i] for i in shown], positions=[i + 1 for i in shown], showextrema=True
+        )
+        for body, i in zip(parts["bodies"], shown, strict=True):
+            body.set_facecolor(colors[models[i]])
+            body.set_alpha(0.6)
+        ax.scatter(
+            [i + 1 for i in shown],
+            [float(np.median(values[i])) for i in shown],
+            color="white",
+            edgecolor="black",
+            zorder=3,
+            label="median",
+        )
+        ax.axhline(
+            threshold,
+            color="black",
+            linestyle=":",
+            label=f"learned gate: median > {threshold:g} = near-uniform",
+        )
+        ax.set_xticks(range(1, len(models) + 1), models, rotation=30)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("normalised entropy (1 = uniform)", fontsize="small")
+        ax.set_title(title, fontsize="small")
+    figure_legend(fig, loc="outside lower center", ncols=2, fontsize="x-small")
+    fig.suptitle("Normalised attention entropy per head (every layer, head and seed)")
     return fig

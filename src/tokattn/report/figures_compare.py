@@ -6,9 +6,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokattn.report.style import empty_note, model_colors, new_figure
+from tokattn.report.style import (
+    LINESTYLES,
+    MARKERS,
+    empty_note,
+    figure_legend,
+    model_colors,
+    new_figure,
+)
 
 MAX_PAIR_PANELS = 8  # beyond this many model pairs, only the matrix shows every pair
+DODGE = 0.012  # x shift between series (relative depth): equal values do not stack
 _SWAP = {
     "model_a": "model_b",
     "seed_a": "seed_b",
@@ -40,8 +48,10 @@ def js_layers_figure(compare: pd.DataFrame) -> Figure:
     """Return JS divergence per layer (relative depth) per model pair, seed pairs as noise floor.
 
     Lines: mean over seed pairs, whiskers: their min–max. Dashed: two seeds of one model.
+    Every series has its own colour, marker and dash pattern and is shifted a little along
+    x, so series with equal values stay visible; the legend sits outside the axes.
     """
-    fig, axes = new_figure(1, 1, width=6.5, height=3.8)
+    fig, axes = new_figure(1, 1, width=6.5, height=5.0)
     ax = axes[0, 0]
     rows = same_depth_js(compare) if (compare["kind"] == "layer").any() else pd.DataFrame()
     if rows.empty:
@@ -49,28 +59,36 @@ def js_layers_figure(compare: pd.DataFrame) -> Figure:
         return fig
     pairs = list(dict.fromkeys(zip(rows["model_a"], rows["model_b"], strict=True)))
     colors = model_colors([f"{a} vs {b}" for a, b in pairs])
-    for a, b in pairs:
+    floors = [p for p in pairs if p[0] == p[1]]
+    crosses = [p for p in pairs if p[0] != p[1]]
+    for i, (a, b) in enumerate(pairs):
         sel = rows[(rows["model_a"] == a) & (rows["model_b"] == b)]
         stats = sel.groupby("depth_a")["js"].agg(["mean", "min", "max"]).reset_index()
         label = f"{a} vs {b}" if a != b else f"{a}: seed vs seed (noise floor)"
         yerr = np.vstack([stats["mean"] - stats["min"], stats["max"] - stats["mean"]])
+        # Noise floors dashed-family, cross pairs solid-family; both cycle so that no two
+        # series share colour, marker and dash pattern.
+        if a == b:
+            k = floors.index((a, b))
+            linestyle = LINESTYLES[1 + k % (len(LINESTYLES) - 1)]
+        else:
+            k = crosses.index((a, b))
+            linestyle = LINESTYLES[(k // len(MARKERS)) % len(LINESTYLES)]
         ax.errorbar(
-            stats["depth_a"],
+            stats["depth_a"] + (i - (len(pairs) - 1) / 2) * DODGE,
             stats["mean"],
             yerr=yerr,
-            marker="o",
+            marker=MARKERS[i % len(MARKERS)],
+            markerfacecolor="none",
             capsize=3,
-            linestyle="--" if a == b else "-",
+            linestyle=linestyle,
             color=colors[f"{a} vs {b}"],
             label=label,
         )
     ax.set_xlabel("relative depth of the layer ((layer + ½) / layers)")
     ax.set_ylabel("JS divergence of word maps (bits)")
-    ax.set_title("Cross-tokenizer attention divergence per layer (word frame)")
-    if len(pairs) > 8:  # many pairs: the legend goes beside the axes, not over the lines
-        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
-    else:
-        ax.legend(fontsize="small")
+    ax.set_title("Cross-tokenizer attention divergence per layer (word frame)", fontsize="small")
+    figure_legend(fig, fontsize="x-small", loc="outside lower center", ncols=2)
     return fig
 
 
@@ -116,8 +134,23 @@ def matched_heads_figure(compare: pd.DataFrame, max_pair_panels: int = MAX_PAIR_
         return fig
     matrix = matched_js_matrix(compare)
     ax = axes[0, 0]
-    image = ax.imshow(matrix.to_numpy(float), cmap="magma_r", vmin=0)
+    values = matrix.to_numpy(float)
+    # aspect="auto": a square matrix in a wide panel would leave blank space beside it.
+    image = ax.imshow(values, cmap="magma_r", vmin=0, aspect="auto")
     fig.colorbar(image, ax=ax, label="mean matched-head JS (bits)")
+    top = np.nanmax(values) if np.isfinite(values).any() else 0.0
+    for (r, c), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            dark = value > 0.5 * top
+            ax.text(
+                c,
+                r,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if dark else "black",
+            )
     ax.set_xticks(range(len(matrix)), matrix.columns, rotation=45, fontsize="small")
     ax.set_yticks(range(len(matrix)), matrix.index, fontsize="small")
     ax.set_title(
@@ -143,5 +176,5 @@ def matched_heads_figure(compare: pd.DataFrame, max_pair_panels: int = MAX_PAIR_
             loc="left",
         )
         if any(m in floor for m in (a, b)):
-            ax.legend(fontsize="x-small")
+            ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig

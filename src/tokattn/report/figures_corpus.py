@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from tokattn.report.loading import top_languages
-from tokattn.report.style import new_figure
+from tokattn.report.style import figure_legend, new_figure
 
 OTHER = "other"
 
@@ -40,5 +40,5 @@ def corpus_bytes_figure(df: pd.DataFrame, max_languages: int = 16, split: str = 
     ax.invert_yaxis()
     ax.set_xlabel("UTF-8 bytes")
     ax.set_title(f"Corpus ({split} split): bytes per language × domain")
-    ax.legend(title="domain", fontsize="small")
+    figure_legend(fig, title="domain")
     return fig

@@ -1,7 +1,7 @@
 """Benchmark figures from eval/summary.csv: every value is mean ± 95 % CI over seeds.
 
-The CI columns are taken from summary.csv as they are (two-level bootstrap over seeds and
-items, tokattn.evaluation.aggregate); nothing here recomputes them. Every figure shows the
+The CI columns are taken from summary.csv as they are (t-interval over seeds widened by
+the item noise, tokattn.evaluation.aggregate); nothing here recomputes them. Every figure shows the
 chance level where one exists (dotted black: `tokattn.tasks.chance`; for bits per byte,
 the order-0 byte entropy of the test split), and a panel where every model scored exactly
 0 shows a notice saying so instead of an empty chart.
@@ -9,12 +9,20 @@ the order-0 byte entropy of the test split), and a panel where every model score
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokattn.report.style import ci_errors, empty_note, grouped_bars_ci, model_colors, new_figure
+from tokattn.report.style import (
+    ci_errors,
+    empty_note,
+    figure_legend,
+    grouped_bars_ci,
+    model_colors,
+    new_figure,
+)
 
 ALL = "all"
 SUMMARY_COLUMNS = (
@@ -48,9 +56,21 @@ def _models(summary: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(summary["model"]))
 
 
-def _seeds_note(rows: pd.DataFrame) -> str:
+MIN_SEEDS_FOR_CI = 3  # below: t(0.975, 1) = 12.7 makes the interval too wide to read
+
+
+def _seeds_count(rows: pd.DataFrame) -> str:
     seeds = sorted(set(rows["n_seeds"].astype(int))) if len(rows) else []
-    return f"mean ± 95 % CI, {'/'.join(map(str, seeds))} seeds" if seeds else ""
+    return f"{'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''}" if seeds else ""
+
+
+def _seeds_note(rows: pd.DataFrame) -> str:
+    """Return 'mean ± 95 % CI, n seeds', saying so when n is too small for a readable CI."""
+    count = _seeds_count(rows)
+    if not count:
+        return ""
+    few = rows["n_seeds"].astype(int).min() < MIN_SEEDS_FOR_CI
+    return f"mean ± 95 % CI, {count}" + ("; < 3 seeds: CI not worth reading" if few else "")
 
 
 CHANCE_STYLE = {"color": "black", "linestyle": ":", "linewidth": 1.3}
@@ -70,7 +90,7 @@ def zero_notice(ax, what: str, rows: pd.DataFrame) -> None:
     empty_note(
         ax,
         f"{what}: 0 for every model ({n_models} model{'s' if n_models != 1 else ''}, "
-        f"{_seeds_note(rows).replace('mean ± 95 % CI, ', '')}).\nNo bar to draw: no model "
+        f"{_seeds_count(rows)}).\nNo bar to draw: no model "
         "produced a single correct answer.",
     )
 
@@ -128,11 +148,16 @@ def bpb_figure(summary: pd.DataFrame, unigram_bits: float | None = None) -> Figu
             ax, rows, column, categories, models, colors, "bits per byte (lower is better)"
         )
         if drawn and unigram_bits is not None:
-            ax.axhline(unigram_bits, label=f"unigram bytes ({unigram_bits:.2f})", **CHANCE_STYLE)
+            ax.axhline(unigram_bits, label=unigram_label(unigram_bits), **CHANCE_STYLE)
         ax.set_xlabel(column)
         ax.set_title(f"LM bits per byte by {column} ({_seeds_note(rows)})", fontsize="small")
-    axes[0, 0].legend(title="model", fontsize="small")
+    figure_legend(fig, title="model")
     return fig
+
+
+def unigram_label(unigram_bits: float) -> str:
+    """Return the legend label of the order-0 (unigram) byte entropy line."""
+    return f"order-0 byte entropy {unigram_bits:.2f}"
 
 
 def inference_figure(
@@ -155,7 +180,7 @@ def inference_figure(
     axes[0, 0].set_xlabel("subtask")
     axes[0, 0].set_title(f"Inference ({_seeds_note(rows)})", fontsize="small")
     if drawn:
-        axes[0, 0].legend(title="model", fontsize="small")
+        figure_legend(fig, title="model")
     return fig
 
 
@@ -199,7 +224,7 @@ def memory_figure(
         ax.set_ylim(-0.02, 1.05)
         draw_chance(ax, chance_lookup(chance, "memory", metric))
         ax.set_title(_seeds_note(rows), fontsize="small")
-        ax.legend(title="model", fontsize="small")
+    figure_legend(fig, title="model")
     fig.suptitle("Memory: accuracy vs distance in bytes")
     return fig
 
@@ -218,7 +243,7 @@ def rouge_figure(summary: pd.DataFrame, metrics=("rouge1", "rouge2", "rougeL")) 
         f"Summarization ({_seeds_note(rows)}; ROUGE has no chance level)", fontsize="small"
     )
     if drawn:
-        axes[0, 0].legend(title="model", fontsize="small")
+        figure_legend(fig, title="model")
     return fig
 
 
@@ -236,3 +261,36 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
     return (
         out.reindex(_models(summary)).reset_index().rename_axis(columns=None) if len(out) else out
     )
+
+
+def headline_tables(
+    summary: pd.DataFrame, unigram_bits: float | None = None
+) -> dict[str, pd.DataFrame]:
+    """Return the headline table split per task (task → model rows, one column per metric).
+
+    One wide table of every task's metrics does not fit a page; one per task does. The lm
+    table gains the order-0 byte entropy of the test split and the gap to it
+    (entropy − bits per byte): how far each model got below knowing only byte frequencies.
+    """
+    table = headline_table(summary)
+    out = {}
+    for task in dict.fromkeys(summary["task"]):
+        columns = [c for c in table.columns if c.startswith(f"{task} ")]
+        if not columns:
+            continue
+        part = table[["model", *columns]].rename(
+            columns={c: c.removeprefix(f"{task} ") for c in columns}
+        )
+        if task == "lm" and unigram_bits is not None and math.isfinite(unigram_bits):
+            bpb = select(summary, "lm", "bits_per_byte").set_index("model")["mean"]
+            gap = [unigram_bits - float(bpb[m]) if m in bpb else math.nan for m in part["model"]]
+            part = part.assign(
+                **{
+                    "order-0 byte entropy": f"{unigram_bits:.3f}",
+                    "gap (entropy − bits_per_byte)": [
+                        "" if math.isnan(g) else f"{g:.3f}" for g in gap
+                    ],
+                }
+            )
+        out[task] = part.reset_index(drop=True)
+    return out

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokattn.report.style import empty_note, model_colors, new_figure
+from tokattn.report.style import empty_note, figure_legend, model_colors, new_figure
 
 FIGURE_WIDTH_IN = 11.0
 # (column of tokenizers/metrics.csv, axis label): bytes per token is the cross-tokenizer
@@ -19,6 +19,17 @@ TOKENIZER_PANELS = (
     ("parity", "parity (tokens vs English, parallel text)"),
     ("renyi_efficiency", "Rényi efficiency (α = 2.5)"),
 )
+# A panel whose largest bar is this many times its smallest gets a log axis: one outlier
+# (WordPiece on Lao, mostly [UNK] at ~66 bytes per token) would flatten every other bar.
+LOG_SPAN = 10.0
+LOG_PANELS = ("bytes_per_token", "fertility")  # unbounded ratios; parity and Rényi stay linear
+
+
+def wants_log_axis(values: np.ndarray) -> bool:
+    """Return whether positive `values` span more than LOG_SPAN (max / min)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    return len(values) >= 2 and values.max() / values.min() > LOG_SPAN
 
 
 def language_rows(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -47,6 +58,7 @@ def tokenizer_metrics_figure(metrics: pd.DataFrame, languages: Sequence[str]) ->
             ax.set_ylabel(label)
             continue
         x = np.arange(len(shown))
+        log = column in LOG_PANELS and wants_log_axis(table.reindex(shown).to_numpy(float))
         for i, tok in enumerate(tokenizers):
             values = table.reindex(shown)[tok] if tok in table else pd.Series(np.nan, index=shown)
             ax.bar(
@@ -57,9 +69,17 @@ def tokenizer_metrics_figure(metrics: pd.DataFrame, languages: Sequence[str]) ->
                 label=tok,
             )
         ax.set_xticks(x, shown, rotation=45 if len(shown) > 8 else 0)
+        if log:
+            from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            label = f"{label} (log scale)"
         ax.set_ylabel(label, fontsize="small")
-    axes[0, 0].legend(title="tokenizer", fontsize="small", ncols=min(len(tokenizers), 6))
-    axes[0, 0].set_title("Tokenizers on the test split, per language (all = whole split)")
+    figure_legend(fig, title="tokenizer", loc="outside lower center", ncols=min(len(tokenizers), 6))
+    fig.suptitle("Tokenizers on the test split, per language (all = whole split)")
     axes[-1, 0].set_xlabel("language")
     return fig
 

@@ -1,4 +1,4 @@
-"""Write results/report/index.html: text, tables and figure links, self-contained.
+"""Write results/{experiment}/report/index.html: text, tables and figure links, self-contained.
 
 No network: CSS is inline, figures and viewer pages are relative links to files beside
 the page, and `check_local_links` refuses a page with any http(s) link or any link to a
@@ -17,7 +17,7 @@ import pandas as pd
 
 from tokattn.atomic_files import write_text_atomic
 from tokattn.report.figures_compare import matched_heads
-from tokattn.report.figures_eval import SUMMARY_COLUMNS, headline_table
+from tokattn.report.figures_eval import SUMMARY_COLUMNS, headline_tables
 from tokattn.report.findings import FINDINGS_COLUMNS, GATE_COLUMNS
 from tokattn.report.findings_text import (
     attention_warning,
@@ -25,7 +25,8 @@ from tokattn.report.findings_text import (
     findings_sentences,
     not_learned,
 )
-from tokattn.report.loading import ReportInputError, load_json, load_table
+from tokattn.report.head_types import head_types_note, head_types_table
+from tokattn.report.loading import ReportInputError, load_json, load_table, stack_tables
 from tokattn.report.text import summary_sentences
 
 CSS = """
@@ -40,6 +41,8 @@ th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 .tok0 { background: #c6dbef; } .tok1 { background: #fdd0a2; }
 nav a { margin-right: 1em; } .note { color: #555; font-size: .9em; }
 .warn { color: #8a1c00; font-weight: 600; }
+.table-wrap { max-width: 100%; overflow-x: auto; }
+.table-wrap td { white-space: nowrap; }
 """
 
 # Figure name → (section, caption shown under it).
@@ -47,7 +50,9 @@ FIGURES = {
     "corpus_bytes": ("corpus", "UTF-8 bytes of the train split per language (rows) and domain."),
     "tokenizer_metrics": (
         "tokenizers",
-        "Bytes per token, fertility, parity and Rényi efficiency per language on the test split.",
+        "Bytes per token, fertility, parity and Rényi efficiency per language on the test "
+        "split (bytes per token and fertility go on a log axis when they span more than ×10, "
+        "said in the label).",
     ),
     "segmentation": (
         "tokenizers",
@@ -57,11 +62,21 @@ FIGURES = {
         "training",
         "Train loss (nats per token) and validation bits per byte against training bytes seen.",
     ),
-    "head_grid": ("attention", "Layer × head attention maps of the chosen probe (per token)."),
+    "head_grid": (
+        "attention",
+        "Layer × head attention maps of the chosen probe (per token), one colour scale 0–1.",
+    ),
     "word_maps": (
         "attention",
         "The chosen probe's maps projected onto words, mean over heads; titles give the "
         "attention mass kept on the text (the rest, on BOS, is dropped before renormalising).",
+    ),
+    "head_entropy": (
+        "attention",
+        "Normalised attention entropy of every head (all layers, heads and seeds) per arm, "
+        "in the word frame and per token; 1 is uniform attention, the dotted line the "
+        "learned gate's 0.95. Per-token entropy is not comparable across tokenizers (a "
+        "byte tokenizer spreads attention over more, shorter keys); the word frame is.",
     ),
     "head_stats": (
         "attention",
@@ -79,7 +94,12 @@ FIGURES = {
         "attention mass both heads kept on the text).",
     ),
     "cross_attention": ("attention", "Token × byte cross-attention of byte-branch arms."),
-    "bpb": ("benchmarks", "LM bits per byte per language and domain, mean ± 95 % CI over seeds."),
+    "bpb": (
+        "benchmarks",
+        "LM bits per byte per language and domain, mean ± 95 % CI over seeds (t-interval; "
+        "too wide to read with fewer than 3 seeds). Dotted: the order-0 byte entropy of the "
+        "test split, what a model that knew only byte frequencies would reach.",
+    ),
     "inference": ("benchmarks", "Inference accuracy per subtask, mean ± 95 % CI over seeds."),
     "memory": ("benchmarks", "Memory accuracy against distance in bytes, mean ± 95 % CI."),
     "rouge": ("benchmarks", "Summarization ROUGE F1, mean ± 95 % CI over seeds."),
@@ -113,7 +133,11 @@ def table_html(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
                 value = "" if pd.isna(value) else floatfmt.format(value)
             cells.append(f"<td>{_esc(value)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # A wide table scrolls inside its own box instead of widening the page.
+    return (
+        f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def corpus_table(stats: Mapping) -> pd.DataFrame:
@@ -152,6 +176,38 @@ def tokenizer_table(metrics: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+# Why a tokenizer can score low on roundtrip_fidelity without a bug: the measure is exact
+# string equality per document, and some tokenizers cannot give the text back.
+ROUNDTRIP_REASONS = {
+    "wordpiece": (
+        "WordPiece splits on whitespace and punctuation and keeps neither the whitespace "
+        "nor whether punctuation touched the word before it; its decoder joins tokens "
+        'with one space ("Hello, world.⏎" comes back as "Hello , world ."), and '
+        "characters outside its vocabulary become [UNK], dropped on decoding. Nearly every "
+        "document with punctuation, a newline or a double space fails, so its round-trip "
+        "fidelity is close to 0 by construction: the text it models is not the text it "
+        "was given."
+    ),
+}
+
+
+def roundtrip_note(tokenizers: pd.DataFrame) -> str:
+    """Return a note explaining low round-trip fidelity of lossy tokenizer kinds ('' if none)."""
+    if "roundtrip_fidelity" not in tokenizers or "kind" not in tokenizers:
+        return ""
+    notes = []
+    for kind, reason in ROUNDTRIP_REASONS.items():
+        rows = tokenizers[(tokenizers["kind"] == kind) & (tokenizers["roundtrip_fidelity"] < 1)]
+        if len(rows):
+            names = ", ".join(
+                f"{t} ({v:.3g})"
+                for t, v in zip(rows["tokenizer"], rows["roundtrip_fidelity"], strict=True)
+            )
+            notes.append(f"Round-trip fidelity of {names}: {reason}")
+    lead = "roundtrip_fidelity: share of test documents with decode(encode(x)) == x exactly. "
+    return "".join(f'<p class="note">{_esc(lead + n)}</p>' for n in notes)
+
+
 def training_table(train_summaries: Sequence[Mapping]) -> pd.DataFrame:
     """Return one row per training run: parameters, bytes and tokens seen, final val bpb."""
     rows = [
@@ -187,6 +243,36 @@ def segmentation_html(segmentations: Sequence[Mapping]) -> str:
             f"<h4>{_esc(seg['probe_id'])} ({_esc(seg['kind'])})</h4>"
             f'<table class="seg">{"".join(rows)}</table>'
         )
+    return "".join(parts)
+
+
+def headline_html(summary: pd.DataFrame, gate: pd.DataFrame | None) -> str:
+    """Return the headline tables, one per task; lm with the order-0 byte entropy and gap."""
+    unigram = None
+    if gate is not None and "unigram_bits" in gate and gate["unigram_bits"].notna().any():
+        unigram = float(gate["unigram_bits"].dropna().iloc[0])
+    seeds = sorted(set(summary["n_seeds"].astype(int))) if len(summary) else []
+    n = "/".join(map(str, seeds)) or "?"
+    parts = [
+        '<p class="note">Cells: mean [95 % CI low, high] over '
+        f"{n} seeds, from eval/summary.csv (Student t-interval over seeds widened by the "
+        "item noise; with 1 seed an item bootstrap)."
+        + (
+            " With fewer than 3 seeds the interval is very wide (t(0.975, 1) = 12.7 for 2): "
+            "not a CI worth reading."
+            if seeds and min(seeds) < 3
+            else ""
+        )
+        + (
+            " lm: the order-0 byte entropy is that of the test split's bytes (a model that "
+            "knew only byte frequencies); the gap is how far below it each model got."
+            if unigram is not None
+            else ""
+        )
+        + "</p>"
+    ]
+    for task, table in headline_tables(summary, unigram).items():
+        parts.append(f"<h4>{_esc(task)}</h4>" + table_html(table))
     return "".join(parts)
 
 
@@ -273,12 +359,14 @@ def build_page(
     viewer_pages: Sequence[str | Path] = (),
     findings_path: str | Path | None = None,
     gate_path: str | Path | None = None,
+    heads_paths: Sequence[str | Path] = (),
 ) -> Path:
     """Write index.html from the result files and the figure files; return its path.
 
     `findings_path`/`gate_path`: findings.csv and learned_gate.csv (tokattn.report.findings),
     beside the page; they open the page, and arms that did not learn mark the attention
-    figures with a warning.
+    figures with a warning. `heads_paths`: every run's heads.parquet, for the table of
+    head types that emerged.
     """
     out_path = Path(out_path)
     root = out_path.parent
@@ -304,7 +392,8 @@ def build_page(
     )
     body["corpus"].append(table_html(corpus_table(stats)))
     if metrics_path:
-        body["tokenizers"].append(table_html(tokenizer_table(load_table(metrics_path))))
+        tokenizers = tokenizer_table(load_table(metrics_path))
+        body["tokenizers"].append(table_html(tokenizers) + roundtrip_note(tokenizers))
     if train_summaries:
         body["training"].append(table_html(training_table(train_summaries)))
     for name, paths in figures.items():
@@ -351,12 +440,15 @@ def build_page(
             "means the JS compares what little attention left BOS.</p>"
             + table_html(matches[cols] if len(matches) else matches)
         )
-    if summary is not None:
-        body["benchmarks"].insert(
-            0,
-            '<p class="note">Cells: mean [95 % CI low, high] over '
-            "seeds, from eval/summary.csv.</p>" + table_html(headline_table(summary)),
+    if heads_paths:
+        heads = stack_tables(heads_paths, required=("model", "seed", "layer", "head"))
+        body["attention"].append(
+            "<h3>Head types that emerged</h3>"
+            f'<p class="note">{_esc(head_types_note())}</p>'
+            + table_html(head_types_table(heads), floatfmt="{:.3g}")
         )
+    if summary is not None:
+        body["benchmarks"].insert(0, headline_html(summary, gate))
     if viewer_pages:
         links = "".join(
             f'<li><a href="{_esc(Path(p).resolve().relative_to(root.resolve()).as_posix())}">'

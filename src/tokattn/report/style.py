@@ -24,6 +24,44 @@ def model_colors(models: Sequence[str]) -> dict[str, tuple]:
     return {m: cmap(i % cmap.N) for i, m in enumerate(models)}
 
 
+# Distinct markers and dash patterns: curves that coincide (an arm and its byte-branch
+# twin, two model pairs at the same JS) stay visible by shape when their colours overlap.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+
+
+def model_markers(models: Sequence[str]) -> dict[str, str]:
+    """Return a fixed marker per model name (same order as `model_colors`)."""
+    return {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(models)}
+
+
+def figure_legend(
+    fig: Figure, title: str | None = None, fontsize="small", loc="outside right upper", ncols=1
+):
+    """Put one legend for every labelled artist of `fig` outside the axes (`loc`).
+
+    Inside an axes a legend hides bars and curves; with the constrained layout the axes
+    shrink to make room for it. Labels repeated across panels appear once. Returns the
+    legend (None when nothing is labelled).
+    """
+    handles, labels = {}, []
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in handles and not label.startswith("_"):
+                handles[label] = handle
+                labels.append(label)
+    if not labels:
+        return None
+    return fig.legend(
+        [handles[label] for label in labels],
+        labels,
+        loc=loc,
+        title=title,
+        fontsize=fontsize,
+        ncols=ncols,
+    )
+
+
 def new_figure(n_rows: int = 1, n_cols: int = 1, width: float = 5.0, height: float = 3.4):
     """Return (figure, 2-D array of axes) sized `width` × `height` inches per panel."""
     fig = Figure(figsize=(max(width * n_cols, 4), max(height * n_rows, 2.5)), layout="constrained")

@@ -98,8 +98,9 @@ def caveats(config: Mapping, summary: pd.DataFrame | None) -> list[str]:
         )
     if len(config.get("seeds") or [0]) < 3:
         out.append(
-            "Caveat: fewer than three seeds; the 95 % confidence intervals (bootstrap over "
-            "seeds and items) are wide and seed-to-seed variation is poorly estimated."
+            "Caveat: fewer than three seeds; the 95 % confidence intervals (t-interval over "
+            "seeds, t(0.975, 1) = 12.7 with two seeds) are very wide and seed-to-seed "
+            "variation is poorly estimated: not a CI worth reading."
         )
     if summary is not None and len(summary):
         overall = summary

@@ -35,7 +35,7 @@ def summary_rows(models=MODELS, n_seeds=2) -> pd.DataFrame:
                 ci_low=low,
                 ci_high=high,
                 seed_std=0.01,
-                ci_method="bootstrap seeds+items",
+                ci_method="t over seeds + item variance",
             )
         )
 

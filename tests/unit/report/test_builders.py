@@ -101,7 +101,7 @@ def run_files(tmp_path_factory):
 def test_head_grid_draws_the_chosen_probe(run_files, tmp_path):
     inputs = {"store": run_files["stores"][0], "probes": run_files["probes"]}
     fig = BUILDERS["head_grid"](inputs, {"probe_kind": "simple"})
-    assert len(fig.axes) == 6
+    assert len([ax for ax in fig.axes if not hasattr(ax, "_colorbar")]) == 6
     assert "simple-en-0" in fig._suptitle.get_text()
     (image,) = [a for a in fig.axes[0].get_children() if isinstance(a, AxesImage)]
     assert image.get_array().shape == (13, 13)  # BOS + 12 bytes
@@ -114,7 +114,7 @@ def test_head_grid_draws_the_chosen_probe(run_files, tmp_path):
 def test_word_maps_use_the_analysis_files(run_files):
     inputs = {"word_maps": run_files["word_maps"], "probes": run_files["probes"]}
     fig = BUILDERS["word_maps"](inputs, {"probe_kind": "simple"})
-    titles = [ax.get_title() for ax in fig.axes]
+    titles = [ax.get_title() for ax in fig.axes if not hasattr(ax, "_colorbar")]
     assert [t.split(" (")[0] for t in titles] == ["m1 L0", "m2 L0", "m1 L1", "m2 L1"]
     # Each title gives the mass kept off BOS: per word, the mean over its byte tokens of
     # 1 − a[t, 0], then the mean over words and heads (computed here from the record).
@@ -241,8 +241,17 @@ def test_benchmark_builders_draw_chance_from_the_items_and_test_split(tmp_path):
     test = tmp_path / "test.parquet"
     pd.DataFrame({"text": ["abab"]}).to_parquet(test)  # 1 bit per byte
     fig = BUILDERS["bpb"]({"summary": str(summary), "test": str(test)}, {})
-    assert [x.get_ydata()[0] for x in fig.axes[0].lines if "unigram" in str(x.get_label())] == [1.0]
+    baseline = [x for x in fig.axes[0].lines if "order-0" in str(x.get_label())]
+    assert [x.get_ydata()[0] for x in baseline] == [1.0]
+    assert baseline[0].get_label() == "order-0 byte entropy 1.00"
     with pytest.raises(ReportInputError, match="eval_items"):
         BUILDERS["memory"](
             {"summary": str(summary), "eval_items": [str(tmp_path / "no.jsonl")]}, {}
         )
+
+
+def test_head_entropy_from_heads_parquet(run_files):
+    fig = BUILDERS["head_entropy"]({"heads": run_files["heads"]}, {})
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["m1", "m2"]
+    (gate,) = [x for x in fig.axes[0].lines if "learned gate" in str(x.get_label())]
+    assert gate.get_ydata()[0] == 0.95  # findings.GATE_MAX_MEDIAN_ENTROPY

@@ -124,8 +124,9 @@ def test_chance_levels_are_drawn(summary):
     assert [line.get_ydata()[0] for line in _chance_lines(ll_ax)] == [0.2]
     assert [line.get_ydata()[0] for line in _chance_lines(em_ax)] == [0.0]
     lang_ax = fe.bpb_figure(summary, unigram_bits=4.5).axes[0]
-    (line,) = [x for x in lang_ax.lines if "unigram" in str(x.get_label())]
+    (line,) = [x for x in lang_ax.lines if "order-0" in str(x.get_label())]
     assert line.get_ydata()[0] == 4.5
+    assert line.get_label() == "order-0 byte entropy 4.50"
     assert "no chance level" in fe.rouge_figure(summary).axes[0].get_title()
 
 
@@ -141,3 +142,10 @@ def test_all_zero_scores_give_a_notice_not_an_empty_chart(summary):
     ll_ax, em_ax = fe.memory_figure(zero).axes
     assert "memory exact_match: 0 for every model" in em_ax.texts[0].get_text()
     assert _errorbars(ll_ax) and not _errorbars(em_ax)
+
+
+def test_titles_give_the_seed_count_and_warn_below_three():
+    two = fe.bpb_figure(summary_rows(n_seeds=2)).axes[0].get_title()
+    assert "2 seeds; < 3 seeds: CI not worth reading" in two
+    three = fe.bpb_figure(summary_rows(n_seeds=3)).axes[0].get_title()
+    assert "3 seeds" in three and "not worth reading" not in three

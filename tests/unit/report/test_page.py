@@ -268,3 +268,58 @@ def test_findings_open_the_page_and_warn_on_attention_figures(results):
     assert "did not learn" not in captions["figures/head_grid_bpe.png"]
     assert "byte did not learn" in captions["figures/head_stats.png"]
     assert "did not learn" not in captions["figures/bpb.png"]
+
+
+def test_page_tables_fit_and_explain(results, tmp_path):
+    from tokattn.report.findings import GATE_COLUMNS
+
+    from .conftest import heads_rows
+
+    root = results["root"]
+    heads = root / "analysis/byte/seed0/heads.parquet"
+    heads.parent.mkdir(parents=True)
+    heads_rows().to_parquet(heads)
+    metrics = root / "tokenizers/metrics.csv"
+    metrics.parent.mkdir()
+    pd.DataFrame(
+        [
+            dict(tokenizer="wp_1k", kind="wordpiece", level="overall", roundtrip_fidelity=0.005),
+            dict(tokenizer="bpe_1k", kind="bpe", level="overall", roundtrip_fidelity=1.0),
+        ]
+    ).to_csv(metrics, index=False)
+    gate = root / "report/learned_gate.csv"
+    pd.DataFrame([["byte", 1.5, 4.5, 3.0, 0.6, True, ""]], columns=GATE_COLUMNS).to_csv(
+        gate, index=False
+    )
+    out = root / "report/index.html"
+    build_page(
+        out,
+        CONFIG,
+        root / "corpus/stats.json",
+        results["figures"],
+        metrics_path=metrics,
+        summary_path=results["summary"],
+        gate_path=gate,
+        heads_paths=[heads],
+    )
+    page = out.read_text()
+    # Every table scrolls in its own box; the headline is one table per task.
+    assert page.count("<table>") == page.count('<div class="table-wrap"><table>')
+    bench = page[page.index('<section id="benchmarks">') :]
+    assert [h.split("</h4>")[0] for h in bench.split("<h4>")[1:]] == [
+        "lm", "inference", "memory", "summarization"
+    ]  # fmt: skip
+    assert "order-0 byte entropy" in bench and "4.500" in bench
+    assert "not a CI worth reading" in bench  # 2 seeds
+    # Head types that emerged, from heads.parquet, with the thresholds stated.
+    attention = page[page.index('<section id="attention">') :]
+    assert "Head types that emerged" in attention and "previous token 0.5" in attention
+    from tokattn.report.head_types import head_types_table
+
+    expected = head_types_table(pd.read_parquet(heads))
+    assert len(expected) == 3 * 4  # 3 arms × 4 head types
+    for cell in expected["best head per seed"]:
+        assert cell in attention  # e.g. "seed 0: L1.H2 0.93; seed 1: L0.H0 0.88"
+    # WordPiece's low round-trip is explained, BPE's perfect one is not mentioned.
+    assert "Round-trip fidelity of wp_1k (0.005): WordPiece" in page
+    assert "bpe_1k (1)" not in page
