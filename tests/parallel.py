@@ -93,9 +93,9 @@ def _shared_keys(item: pytest.Item) -> set[str]:
             elif name in SHARED_BY_NAME:
                 keys.add(name)
             elif scope == "module":
-                keys.add(f"{name}@{item.nodeid.split('::', 1)[0]}")
+                keys.add(f"{item.nodeid.split('::', 1)[0]}:{name}")
             else:
-                keys.add(f"{name}@{fixturedef.baseid}")
+                keys.add(f"{fixturedef.baseid}:{name}")
     return keys
 
 
