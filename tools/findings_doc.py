@@ -53,15 +53,18 @@ def _ci(row) -> str:
     return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
 
-def bpb_table(summary: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Test bits per byte, mean [95 % CI] over seeds, one row per `by` value, one column per arm."""
+def bpb_table(summary: pd.DataFrame, by: str, min_docs: int = 1) -> pd.DataFrame:
+    """Test bits per byte, mean [95 % CI] over seeds, one row per `by` value with at least
+    `min_docs` test documents, one column per arm; most documents first."""
     lm = summary[(summary["task"] == "lm") & (summary["metric"] == "bits_per_byte")]
     other = "domain" if by == "language" else "language"
     lm = lm[(lm[other] == "all") & (lm["subtask"] == "all")]
     lm = lm[lm["distance_bytes"].astype(str) == "all"]
+    docs = lm.groupby(by)["n_items"].max().rename("test docs")
     table = lm.assign(value=lm.apply(_ci, axis=1)).pivot(index=by, columns="model", values="value")
-    table = table.reset_index().rename(columns={by: by})
-    return table
+    table = table.join(docs)[lambda t: t["test docs"] >= min_docs]
+    table = table.sort_values("test docs", ascending=False).reset_index()
+    return table[[by, "test docs", *[c for c in table.columns if c not in (by, "test docs")]]]
 
 
 def entropy_table(heads: pd.DataFrame) -> pd.DataFrame:
@@ -137,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=Path, help="copy a few report figures here as PNGs")
     parser.add_argument("--max-px", type=int, default=900, help="figure width limit (pixels)")
     parser.add_argument("--top", type=int, default=15, help="findings rows to show")
+    parser.add_argument(
+        "--min-docs", type=int, default=10, help="languages need this many test documents"
+    )
     args = parser.parse_args(argv)
     res = args.results
     needed = [res / "report" / "findings.csv", res / "report" / "learned_gate.csv"]
@@ -157,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     out = []
     out += ["### Did the models learn?", "", markdown_table(gate), ""]
     out += ["### Test bits per byte by language (mean [95 % CI] over seeds)", ""]
-    out += [markdown_table(bpb_table(summary, "language")), ""]
+    out += [markdown_table(bpb_table(summary, "language", args.min_docs)), ""]
+    out += [f"(languages with at least {args.min_docs} test documents)", ""]
     out += ["### Test bits per byte by domain (mean [95 % CI] over seeds)", ""]
     out += [markdown_table(bpb_table(summary, "domain")), ""]
     out += ["### Normalised head entropy (all heads, all seeds)", ""]
@@ -172,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         out += ["### Head types that emerged", "", markdown_table(table), ""]
     chance = findings[findings["arm_b"].astype(str).str.startswith("chance")]
     if len(chance):
-        cols = ["measure", "arm_a", "n_seeds", "mean_a", "mean_b", "diff", "ci_low", "ci_high"]
-        cols += ["verdict"]
+        cols = ["measure", "group", "arm_a", "arm_b", "n_seeds", "mean_a", "mean_b", "diff"]
+        cols += ["ci_low", "ci_high", "verdict"]
+        chance = chance.sort_values(["measure", "group", "arm_a"])
         out += ["### Benchmarks against chance", "", markdown_table(chance[cols]), ""]
     pairs = findings[~findings["arm_b"].astype(str).str.startswith("chance")]
     counts = pairs.groupby("verdict").size().rename("findings").reset_index()
