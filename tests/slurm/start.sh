@@ -238,19 +238,10 @@ mungekey --create --keyfile="$MUNGE/munge.key" --force 2>/dev/null \
 # Each daemon runs in the foreground under setsid, so $! is the daemon itself and it
 # survives the shell that started it (pytest's subprocess, a CI step).
 launch() { # name, command...
-    local name=$1 pid exe
+    local name=$1
     shift
     setsid "$@" >"$STATE_DIR/log/$name.out" 2>&1 </dev/null 9>&- &
-    pid=$!
-    echo "$pid" >"$PIDS/$name.pid"
-    # Until setsid has exec'd the daemon, /proc/PID/exe is bash or setsid, which `alive`
-    # takes for a daemon that exited during start-up (seen on a loaded machine): wait,
-    # bounded, for the exec. A daemon that really exits is reported by the checks below.
-    for _ in $(seq 100); do
-        exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || break
-        [[ $(basename "$exe") == "$name"* ]] && break
-        sleep 0.1
-    done
+    echo $! >"$PIDS/$name.pid"
 }
 stop_all() { TOKATTN_SLURM_LOCKED=1 "$HERE/stop.sh" "$STATE_DIR" >&2 || true; }
 
