@@ -20,6 +20,7 @@ FIXED_FIGURES = {
     "training_curves",
     "word_maps",
     "head_stats",
+    "head_entropy",
     "js_layers",
     "matched_heads",
     "bpb",
