@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tokattn.report.loading import stack_tables
+
 FIGURES = ("bpb", "head_entropy", "training_curves", "js_layers", "head_grid_byte")
 STAGES = {
     "corpus and tokenizers": ("prepare_corpus", "train_tokenizer", "tokenizer_metrics"),
@@ -153,12 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     findings = pd.read_csv(needed[0])
     gate = pd.read_csv(needed[1])
     summary = pd.read_csv(needed[2], dtype={"distance_bytes": str})
-    heads = pd.concat(
-        [
-            pd.read_parquet(p).assign(model=p.parents[1].name, seed=int(p.parent.name[4:]))
-            for p in sorted((res / "analysis").glob("*/seed*/heads.parquet"))
-        ],
-        ignore_index=True,
+    heads = stack_tables(
+        sorted((res / "analysis").glob("*/seed*/heads.parquet")),
+        required=("model", "seed", "layer", "head"),
     )
     out = []
     out += ["### Did the models learn?", "", markdown_table(gate), ""]
