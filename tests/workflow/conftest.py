@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,14 +73,6 @@ def tiny_config() -> dict:
     return yaml.safe_load(TINY_CONFIG.read_text())
 
 
-@pytest.fixture(scope="session")
-def tiny_workdir(tmp_path_factory) -> Path:
-    """A working directory holding a copy of config/tiny.yaml; stages are run on demand."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    shutil.copy(TINY_CONFIG, workdir / "config.yaml")
-    return workdir
-
-
 # Stage fixture -> the Snakemake target it needs. Each test module checks its own stage.
 STAGE_TARGETS = {
     "tiny_tokenizers": "tokenizers",
@@ -88,28 +81,108 @@ STAGE_TARGETS = {
     "tiny_evaluate": "evaluate",
     "tiny_report": "report",
 }
+TINY_RUN_LIMIT_S = 5400  # for a loaded machine (idle: ~13 min); a hung run still ends
 
 
-@pytest.fixture(scope="session")
-def tiny_results(request, tiny_workdir) -> Path:
-    """Run, once per session, every stage the selected tests need; return the workdir.
+def _uses_tiny_run(item) -> bool:
+    return any(name in STAGE_TARGETS for name in getattr(item, "fixturenames", ()))
 
-    One `snakemake` call for all of them, not one per test module: the scheduler keeps
-    both cores busy across stages (evaluation jobs run beside attention dumps), and the
-    DAG is built once. Selecting only the tokenizer tests runs only the tokenizer stage.
+
+class BackgroundRun:
+    """The session's one run of the tiny DAG, started before the first test.
+
+    The DAG is most of the suite's CPU time but keeps two cores busy only part of the
+    time (one training job at the end of the stage, one report job); run beside the
+    rest of the suite it fills the gaps, and the tests that read it run last and wait.
+    Output goes to files, not pipes, so a long log cannot block the run.
     """
+
+    def __init__(self, workdir: Path, targets: list[str]):
+        self.workdir, self.targets = workdir, targets
+        self.log = workdir.parent / f"{workdir.name}.snakemake.log"
+        cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d"]
+        # Targets first: --configfile takes every following word as a config file.
+        args = [*targets, "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+        with self.log.open("w") as log:
+            self.child = subprocess.Popen(
+                [*cmd, str(workdir), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        self.deadline = time.monotonic() + TINY_RUN_LIMIT_S
+
+    def stop(self) -> None:
+        """SIGINT (Snakemake stops its jobs and releases its lock), then SIGKILL."""
+        if self.child.poll() is not None:
+            return
+        os.killpg(self.child.pid, signal.SIGINT)
+        try:
+            self.child.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.child.pid, signal.SIGKILL)
+            self.child.wait()
+
+    def result(self) -> Path:
+        """Wait for the run; return the workdir, or fail with the end of its log."""
+        try:
+            self.child.wait(timeout=max(1.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(
+                f"snakemake {' '.join(self.targets)} did not finish in {TINY_RUN_LIMIT_S} s:\n"
+                f"{self.log.read_text()[-6000:]}"
+            ) from None
+        if self.child.returncode != 0:
+            raise AssertionError(
+                f"snakemake {' '.join(self.targets)} failed "
+                f"(exit {self.child.returncode}, log {self.log}):\n{self.log.read_text()[-6000:]}"
+            )
+        return self.workdir
+
+
+TINY_RUN = pytest.StashKey[BackgroundRun]()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the tests that read the tiny run last, so the rest of the suite overlaps it."""
+    items[:] = [i for i in items if not _uses_tiny_run(i)] + [i for i in items if _uses_tiny_run(i)]
+
+
+def pytest_collection_finish(session):
+    """Start the tiny run now (in the background) if any selected test reads it."""
+    config = session.config
+    if config.option.collectonly or not any(_uses_tiny_run(i) for i in session.items):
+        return
     needed = {
         target
-        for item in request.session.items
+        for item in session.items
         for name, target in STAGE_TARGETS.items()
         if name in getattr(item, "fixturenames", ())
     }
-    targets = [t for t in STAGE_TARGETS.values() if t in needed] or ["tokenizers"]
-    config = str(tiny_workdir / "config.yaml")  # absolute: snakemake reads it from its cwd
-    # Targets first: --configfile takes every following word as a config file.
-    # The bound is for a loaded machine (idle: ~10 min); a hung run still ends.
-    run_snakemake(tiny_workdir, *targets, "--configfile", config, "--cores", "2", timeout=5400)
-    return tiny_workdir
+    # Selecting only the tokenizer tests runs only the tokenizer stage.
+    targets = [t for t in STAGE_TARGETS.values() if t in needed]
+    # The session's tmp_path_factory (the fixture returns this same object).
+    workdir = config._tmp_path_factory.mktemp("tiny")
+    shutil.copy(TINY_CONFIG, workdir / "config.yaml")
+    run = BackgroundRun(workdir, targets)
+    config.stash[TINY_RUN] = run
+    config.add_cleanup(run.stop)  # an interrupted session leaves no DAG running
+
+
+@pytest.fixture(scope="session")
+def tiny_results(request) -> Path:
+    """The workdir of the session's one tiny-DAG run, every stage the tests need done.
+
+    One `snakemake` call for all stages, not one per test module: the scheduler keeps
+    both cores busy across stages (evaluation jobs run beside attention dumps), and the
+    DAG is built once. It starts when collection ends (pytest_collection_finish).
+    """
+    run = request.config.stash.get(TINY_RUN, None)
+    assert run is not None, "the tiny run was not started: no selected test reads it"
+    return run.result()
 
 
 @pytest.fixture(scope="session")
