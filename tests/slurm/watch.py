@@ -196,6 +196,29 @@ class Watchdog:
                 return f"job {log.stem}: {line}" + self.details(job)
         return None
 
+    def cancel_leftovers(self, settle_s: float = 20) -> list[str]:
+        """Cancel this run's jobs still queued after the run stopped; return their ids.
+
+        Snakemake cancels its jobs on SIGINT, but only those it has recorded: a job whose
+        `sbatch` returned while the signal arrived is in the queue without Snakemake
+        knowing its id (seen on a loaded machine). Left there, it would hold the
+        partition for every later test.
+        """
+        deadline = time.monotonic() + settle_s
+        while True:
+            left = [
+                j["JobId"]
+                for j in self.jobs()
+                if j["JobId"] not in self.known
+                and j.get("JobState") in ("PENDING", "RUNNING", "CONFIGURING", "SUSPENDED")
+            ]
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        if left:
+            self._run("scancel", *left)
+        return left
+
     def details(self, job: dict[str, str]) -> str:
         job_id = job.get("JobId", "?")
         text = f"\n--- scontrol show job {job_id}\n"
@@ -218,7 +241,8 @@ def wait_watched(
 
     Returns (returncode, problem): problem is the watchdog's message, or a note that the
     time limit ran out, or None when the run ended by itself. A stopped run gets SIGINT
-    (Snakemake then cancels its SLURM jobs), then SIGKILL after 60 s.
+    (Snakemake then cancels its SLURM jobs), then SIGKILL after 60 s; a job of the run
+    still queued after that is cancelled here, so a stopped run leaves the cluster empty.
     """
     deadline = time.monotonic() + limit_s
     problem = None
@@ -234,6 +258,8 @@ def wait_watched(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=30)
+            if left := watchdog.cancel_leftovers():
+                problem += f"\n(jobs {', '.join(left)} were still queued after the stop: cancelled)"
             break
         time.sleep(poll_s)
     return proc.returncode, problem
