@@ -81,7 +81,7 @@ STAGE_TARGETS = {
     "tiny_evaluate": "evaluate",
     "tiny_report": "report",
 }
-TINY_RUN_LIMIT_S = 5400  # for a loaded machine (idle: ~13 min); a hung run still ends
+TINY_RUN_LIMIT_S = 5400  # for a loaded machine (idle: ~5 min); a hung run still ends
 
 
 def _uses_tiny_run(item) -> bool:
