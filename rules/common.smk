@@ -6,10 +6,10 @@ from pathlib import Path
 # clean clone and inside per-rule conda envs that do not install the package.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from tokattn.config import LOCAL_DATASET_BUILDERS, ConfigError, load_config
+from tokattn.common.config import LOCAL_DATASET_BUILDERS, ConfigError, load_config
 from tokattn.hf_source import CorpusError, data_file_paths
 
-# Config files are read by the project's loader (tokattn.config.load_config), not taken
+# Config files are read by the project's loader (tokattn.common.config.load_config), not taken
 # from Snakemake's parse: it rejects duplicate keys (YAML keeps the last silently) and
 # names the file, line and column of an error. --configfile replaces the default file
 # instead of being merged into it, so config/tiny.yaml never inherits arms from

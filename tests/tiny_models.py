@@ -72,7 +72,7 @@ def _template(tok: Tokenizer) -> None:
 def byte_tokenizer() -> Tokenizer:
     """Return a byte-level tokenizer: 4 specials + 256 GPT-2 byte symbols, no merges."""
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    from tokattn.byte_spans import BYTE_ENCODER
+    from tokattn.common.byte_spans import BYTE_ENCODER
 
     vocab = {s: i for i, s in enumerate(SPECIALS)}
     for b in range(256):

@@ -42,6 +42,7 @@ from tokattn.byte_branch_dump import (
     is_byte_branch,
     window_byte_index,
 )
+from tokattn.common.model_checks import check_finite_arrays, check_finite_model
 from tokattn.head_decomposition import (
     Architecture,
     architecture,
@@ -53,7 +54,6 @@ from tokattn.head_decomposition import (
     model_summary,
     run_with_capture,
 )
-from tokattn.model_checks import check_finite_arrays, check_finite_model
 
 log = logging.getLogger(__name__)
 # Attention maps, checked for NaN/inf as they are computed (probe_record).

@@ -29,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tokattn.atomic_files import is_disk_full, remove_stale_temps, write_failure
+from tokattn.common.atomic_files import is_disk_full, remove_stale_temps, write_failure
 from tokattn.lower_triangle import (  # noqa: F401  (re-exported: part of the store's API)
     n_tokens_of,
     pack_lower,

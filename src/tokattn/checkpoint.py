@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tokattn.atomic_files import umask_mode
+from tokattn.common.atomic_files import umask_mode
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "last.pt"

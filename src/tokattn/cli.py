@@ -74,7 +74,7 @@ def _run(command, argv: list[str], prog: str) -> int:
 
 def _check_config(paths: list[str]) -> int:
     """Validate config files (merged in order, as --configfile does); print the result."""
-    from tokattn.config import ConfigError, load_config
+    from tokattn.common.config import ConfigError, load_config
 
     try:
         config = load_config(paths)

@@ -24,8 +24,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tokattn.atomic_files import temp_file_beside
 from tokattn.builtin_text import LICENCES, BuiltinTextMissing, builtin_provenance, iter_builtin
+from tokattn.common.atomic_files import temp_file_beside
 from tokattn.hf_source import CorpusError, iter_hf_documents
 from tokattn.unicode_script import dominant_script
 

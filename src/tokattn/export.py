@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from tokattn.atomic_files import publish_dir
+from tokattn.common.atomic_files import publish_dir
+from tokattn.common.model_checks import check_finite_weights
 from tokattn.model import ArmSpec
-from tokattn.model_checks import check_finite_weights
 from tokattn.train_log import TrainLog
 
 SUMMARY_NAME = "train_summary.json"

@@ -33,14 +33,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tokattn.atomic_files import remove_stale_temps
 from tokattn.attention_store import (
     AttentionRecord,
     AttentionStore,
     AttentionStoreError,
     dataset_options,
 )
-from tokattn.model_checks import check_finite_arrays
+from tokattn.common.atomic_files import remove_stale_temps
+from tokattn.common.model_checks import check_finite_arrays
 from tokattn.projection import project_maps, unit_spans
 
 # Means over token queries (token frame; contributions are per token too).

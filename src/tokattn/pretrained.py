@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from tokattn.atomic_files import publish_dir
+from tokattn.common.atomic_files import publish_dir
 
 SUMMARY_NAME = "train_summary.json"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tokattn.atomic_files import remove_stale_temps
+from tokattn.common.atomic_files import remove_stale_temps
 
 STRESS_KINDS = ("typos", "casing", "digits", "addition", "repeat", "rare_words")
 DEFAULTS = {

@@ -28,7 +28,7 @@ import re
 
 import numpy as np
 
-from tokattn.byte_spans import char_to_byte_offsets
+from tokattn.common.byte_spans import char_to_byte_offsets
 
 UNITS = ("byte", "char", "word")
 _WORD = re.compile(r"\s*\S+")

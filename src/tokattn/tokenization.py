@@ -54,7 +54,7 @@ from tokenizers import (
     trainers,
 )
 
-from tokattn.byte_spans import (  # noqa: F401  (re-exported: the stage's public API)
+from tokattn.common.byte_spans import (  # noqa: F401  (re-exported: the stage's public API)
     BYTE_ENCODER,
     TokenByteRules,
     byte_rules,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokattn.atomic_files import is_disk_full, write_failure
+from tokattn.common.atomic_files import is_disk_full, write_failure
 
 READ_BATCH_DOCS = 512
 ENCODE_SCHEMA_VERSION = 1

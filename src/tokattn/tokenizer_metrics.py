@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import regex
 
-from tokattn.atomic_files import write_text_atomic
+from tokattn.common.atomic_files import write_text_atomic
 from tokattn.tokenization import METADATA_FILE, load_tokenizer, tokenizer_hash
 
 log = logging.getLogger(__name__)

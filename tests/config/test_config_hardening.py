@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tokattn.config import ConfigError, load_config, read_config_file, validate_config
+from tokattn.common.config import ConfigError, load_config, read_config_file, validate_config
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())

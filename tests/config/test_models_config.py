@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tokattn.config import ConfigError, load_config, validate_config
+from tokattn.common.config import ConfigError, load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())

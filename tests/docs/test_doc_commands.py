@@ -135,7 +135,7 @@ def _is_planned(path: str, planned: set[str]) -> bool:
 def _tiny_probe_ids() -> set[str]:
     """Probe ids the tiny config makes that do not depend on the corpus."""
     from tokattn import probes
-    from tokattn.config import validate_config
+    from tokattn.common.config import validate_config
 
     config = validate_config(yaml.safe_load((ROOT / TINY).read_text()), ROOT / "config/schema.yaml")
     cfg = {**probes.DEFAULTS, **config.get("probes", {})}

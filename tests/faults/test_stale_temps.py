@@ -11,9 +11,9 @@ from pathlib import Path
 
 from tests.faults.injection import write_probes
 from tests.tiny_models import save_tiny_model
-from tokattn.atomic_files import remove_stale_temps
 from tokattn.attention_dump import dump_attention
 from tokattn.attention_store import AttentionStore, AttentionStoreWriter
+from tokattn.common.atomic_files import remove_stale_temps
 
 ROOT = Path(__file__).resolve().parents[2]
 DUMP = """

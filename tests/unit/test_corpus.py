@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tokattn.builtin_text import LICENCES, parallel_texts
-from tokattn.config import validate_config
+from tokattn.common.config import validate_config
 from tokattn.corpus import CorpusError, build_corpus
 from tokattn.unicode_script import dominant_script
 

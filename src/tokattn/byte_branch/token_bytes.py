@@ -2,7 +2,7 @@
 
 The byte branch rebuilds the byte stream of a text from its token ids alone (so training,
 evaluation and generation need nothing but ids): byte i of the frame is a table lookup.
-Each entry follows `tokattn.byte_spans.TokenByteRules`:
+Each entry follows `tokattn.common.byte_spans.TokenByteRules`:
 
 - byte-level BPE / byte kinds: the GPT-2 byte↔unicode map, so the frame is the text exactly;
 - metaspace kinds (char, bpe, unigram): "▁" → b" ", so the frame is the text with the one
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokattn.byte_spans import TokenByteRules
+from tokattn.common.byte_spans import TokenByteRules
 
 
 def token_byte_table(tokenizer_dir_or_tokenizer, vocab_size: int | None = None):

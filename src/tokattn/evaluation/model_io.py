@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from tokattn.model_checks import check_finite_model
+from tokattn.common.model_checks import check_finite_model
 
 # Models that take no KV cache: every step recomputes the full sequence. The byte branch
 # rebuilds its byte frame from the whole token sequence, so a cached prefix cannot be

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
-from tokattn.atomic_files import write_text_atomic
+from tokattn.common.atomic_files import write_text_atomic
 from tokattn.report.figures_compare import matched_heads
 from tokattn.report.figures_eval import SUMMARY_COLUMNS, headline_tables
 from tokattn.report.findings import FINDINGS_COLUMNS, GATE_COLUMNS

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tokattn.atomic_files import write_text_atomic
+from tokattn.common.atomic_files import write_text_atomic
 from tokattn.probes import STRESS_KINDS
 
 

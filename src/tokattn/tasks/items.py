@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tokattn.atomic_files import temp_file_beside
+from tokattn.common.atomic_files import temp_file_beside
 
 SPLITS = ("train", "eval")
 

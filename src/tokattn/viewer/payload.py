@@ -221,7 +221,7 @@ def token_decoder(folder: str | Path | None) -> TokenDecoder | None:
         return None
     from tokenizers import Tokenizer
 
-    from tokattn.byte_spans import gpt2_bytes_to_unicode
+    from tokattn.common.byte_spans import gpt2_bytes_to_unicode
 
     tokenizer = Tokenizer.from_file(str(path))
     byte_of = {symbol: byte for byte, symbol in gpt2_bytes_to_unicode().items()}

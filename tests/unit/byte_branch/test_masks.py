@@ -19,7 +19,7 @@ from tokattn.byte_branch.modeling_byte_branch import (
     cross_attention_banded,
     cross_attention_dense,
 )
-from tokattn.byte_spans import token_byte_spans
+from tokattn.common.byte_spans import token_byte_spans
 
 TEXTS = [MULTILINGUAL, "नमस्ते दुनिया 🙂", "x"]
 

@@ -204,7 +204,7 @@ def test_tensorboard_scalars(run_training, tmp_path):
 def test_train_config_defaults_mirror_the_schema():
     from dataclasses import fields
 
-    from tokattn.config import load_schema
+    from tokattn.common.config import load_schema
     from tokattn.train import TrainConfig
 
     schema = load_schema()["properties"]["training"]["properties"]

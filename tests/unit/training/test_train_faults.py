@@ -244,8 +244,8 @@ def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_p
     from safetensors.torch import save_file
 
     from tokattn.attention_dump import DumpConfig, architecture, load_causal_lm, probe_record
+    from tokattn.common.model_checks import NonFiniteModelError
     from tokattn.evaluation.model_io import load_scoring_model
-    from tokattn.model_checks import NonFiniteModelError
 
     _, model_dir = run_training(tiny_arm("bpe"), tiny_training(budget_bytes=4000), tag="ok")
     poisoned = tmp_path / "poisoned"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from tokattn.byte_spans import token_byte_lengths, token_byte_spans
+from tokattn.common.byte_spans import token_byte_lengths, token_byte_spans
 
 BYTE_PIECES = [f"<0x{b:02X}>" for b in range(256)]
 

@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schema.yaml"
 LOCAL_DATASET_BUILDERS = frozenset({"text", "json", "parquet", "csv"})
 
 
@@ -429,7 +429,7 @@ def schema_markdown(schema_path: str | Path = SCHEMA_PATH) -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `config/schema.yaml` by `python -m tokattn.config > docs/config.md`;",
+        "Generated from `config/schema.yaml` by `python -m tokattn.common.config > docs/config.md`;",
         "a test fails when this file is out of date. Unknown keys are errors.",
         "",
         "| key | type | default | description |",
