@@ -33,7 +33,7 @@ def build_corpus(folder: Path, max_bytes: int):
     """Write built-in text as train/test parquet splits; return (train docs, test docs)."""
     import pandas as pd
 
-    from tokattn.builtin_text import iter_builtin
+    from tokattn.corpus.builtin_text import iter_builtin
     from tokattn.tasks.corpus_docs import CorpusDoc
     from tokattn.tasks.items import stable_fraction
 

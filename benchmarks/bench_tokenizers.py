@@ -43,7 +43,7 @@ SOURCES = ["python_docs", "chatterbot", "udhr", "wikipedia", "news"]
 
 def write_corpus(path: Path, max_bytes: int) -> tuple[list[str], int]:
     """Write the built-in text (at most `max_bytes`) as a corpus parquet; return texts and bytes."""
-    from tokattn.builtin_text import LICENCES, iter_builtin
+    from tokattn.corpus.builtin_text import LICENCES, iter_builtin
 
     rows, total = [], 0
     for source in SOURCES:

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from tokattn.common.config import LOCAL_DATASET_BUILDERS, ConfigError, load_config
-from tokattn.hf_source import CorpusError, data_file_paths
+from tokattn.corpus.hf_source import CorpusError, data_file_paths
 
 # Config files are read by the project's loader (tokattn.common.config.load_config), not taken
 # from Snakemake's parse: it rejects duplicate keys (YAML keeps the last silently) and
@@ -87,7 +87,7 @@ wildcard_constraints:
 def get_corpus_inputs(wildcards=None):
     """Local files read by hf sources, so that editing one reruns the corpus stage.
 
-    Globs are expanded the way the reader expands them (tokattn.hf_source): a pattern is
+    Globs are expanded the way the reader expands them (tokattn.corpus.hf_source): a pattern is
     not a file Snakemake could find. Hub sources' data_files live in the hub dataset.
     """
     files = []

@@ -9,7 +9,7 @@ from tests.tiny_models import save_tiny_model
 from tokattn.attention_dump import dump_attention
 from tokattn.attention_store import AttentionStore, AttentionStoreWriter
 from tokattn.common.config import validate_config
-from tokattn.corpus import build_corpus
+from tokattn.corpus.build import build_corpus
 from tokattn.probes import build_probes
 
 LINES = [

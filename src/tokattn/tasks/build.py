@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tokattn.corpus import SCHEMA as CORPUS_SCHEMA
+from tokattn.corpus.build import SCHEMA as CORPUS_SCHEMA
 from tokattn.tasks.corpus_docs import CorpusDoc, docs_by_language, load_corpus_docs
 from tokattn.tasks.files import read_choice_file, read_summary_file
 from tokattn.tasks.inference import (

@@ -1,7 +1,7 @@
 """Corpus stage: sources, cleaning, de-duplication, caps, splits, errors, atomic output.
 
 Expected values come from the fixture files and the spec (the split formula, UTF-8
-byte counts), computed here independently of tokattn.corpus.
+byte counts), computed here independently of tokattn.corpus.build.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tokattn.builtin_text import LICENCES, parallel_texts
 from tokattn.common.config import validate_config
-from tokattn.corpus import CorpusError, build_corpus
-from tokattn.unicode_script import dominant_script
+from tokattn.corpus.build import CorpusError, build_corpus
+from tokattn.corpus.builtin_text import LICENCES, parallel_texts
+from tokattn.corpus.unicode_script import dominant_script
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "corpus"
+DATA = Path(__file__).resolve().parents[2] / "data" / "corpus"
 SPLITS = ("train", "val", "test")
 BUILTINS = {
     "python_docs": "technical",
@@ -489,7 +489,7 @@ def _is_utf8_prefix(data: bytes) -> bool:
 
 
 def test_bad_utf8_in_a_later_chunk(tmp_path, monkeypatch):
-    import tokattn.hf_source as hf_source
+    import tokattn.corpus.hf_source as hf_source
 
     monkeypatch.setattr(hf_source, "_SCAN_CHUNK_BYTES", 7)  # splits characters across chunks
     prefix = "ünïcödé ✓ 你好 " * 5

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import yaml
 
-from tokattn.wikitext import article_sections, iter_pages
+from tokattn.corpus.wikitext import article_sections, iter_pages
 
 log = logging.getLogger(__name__)
 

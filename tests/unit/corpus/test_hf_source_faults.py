@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tokattn.hf_source import CorpusError, data_file_paths, iter_hf_documents, resolve_data_files
+from tokattn.corpus.hf_source import (
+    CorpusError,
+    data_file_paths,
+    iter_hf_documents,
+    resolve_data_files,
+)
 
 
 def _source(data_files, **keys) -> dict:
@@ -45,7 +50,7 @@ def test_mixed_type_text_field_names_the_bad_row(tmp_path, bad_row):
 
 def test_rows_before_a_mixed_type_row_read_as_plain_strings(tmp_path, monkeypatch):
     """Batches without a bad row are decoded, not passed on as JSON text ('"..."')."""
-    import tokattn.hf_source as hf_source
+    import tokattn.corpus.hf_source as hf_source
 
     monkeypatch.setattr(hf_source, "_BATCH_ROWS", 10)
     texts = [f"document number {i}" for i in range(30)]

@@ -24,10 +24,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tokattn.builtin_text import LICENCES, BuiltinTextMissing, builtin_provenance, iter_builtin
 from tokattn.common.atomic_files import temp_file_beside
-from tokattn.hf_source import CorpusError, iter_hf_documents
-from tokattn.unicode_script import dominant_script
+from tokattn.corpus.builtin_text import (
+    LICENCES,
+    BuiltinTextMissing,
+    builtin_provenance,
+    iter_builtin,
+)
+from tokattn.corpus.hf_source import CorpusError, iter_hf_documents
+from tokattn.corpus.unicode_script import dominant_script
 
 __all__ = ["CorpusError", "build_corpus", "assign_split", "dominant_script", "SPLITS"]
 

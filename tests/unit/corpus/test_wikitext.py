@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokattn.wikitext import article_sections, strip_wikitext
+from tokattn.corpus.wikitext import article_sections, strip_wikitext
 
 
 def test_templates_with_braces_inside_are_dropped_whole():

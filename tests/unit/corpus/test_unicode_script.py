@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tokattn.unicode_script import char_script, dominant_script
+from tokattn.corpus.unicode_script import char_script, dominant_script
 
 
 @pytest.mark.parametrize(
