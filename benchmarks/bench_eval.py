@@ -66,7 +66,7 @@ def build_model(folder: Path, args) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from tokattn.tokenization import train_tokenizer
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     out = folder / "model"
     tok = train_tokenizer(

@@ -127,8 +127,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     from transformers import PreTrainedTokenizerFast  # noqa: F401  (imported once per job)
 
-    from tokattn.tokenization import alphabet_plan, resolve_spec, train_tokenizer
-    from tokattn.tokenizer_corpus import char_counts, text_batches
+    from tokattn.tokenizing.tokenization import alphabet_plan, resolve_spec, train_tokenizer
+    from tokattn.tokenizing.training_text import char_counts, text_batches
 
     print(f"imports (transformers tokenizer classes, tokattn): {time.perf_counter() - t0:.2f} s")
     print(

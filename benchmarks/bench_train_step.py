@@ -202,7 +202,7 @@ def main(argv=None) -> int:
 
     from tokattn.model import build_model as _build
     from tokattn.model import flops_per_token, gpu_peak_tflops, parameter_counts, resolve_arm
-    from tokattn.tokenization import train_tokenizer
+    from tokattn.tokenizing.tokenization import train_tokenizer
     from tokattn.train import resolve_dtype
 
     preset = PRESETS[args.preset]

@@ -75,8 +75,8 @@ class Tally:
 
 def setup(root: Path) -> dict:
     """Return paths of a tiny corpus, tokenizer, tokenized splits and probe set under `root`."""
-    from tokattn.tokenization import train_tokenizer
     from tokattn.tokenized import pretokenize_split
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     lines = [line for line in TRAIN_TEXT.split("\n") if line]
     corpus = root / "corpus"

@@ -133,8 +133,8 @@ def save_tiny_model(
 
 
 def train_real_bpe_tokenizer(folder: str | Path, vocab_size: int = 500) -> Path:
-    """Train a tokenizer of the project's `bpe` kind (tokattn.tokenization) on TRAIN_TEXT."""
-    from tokattn.tokenization import train_tokenizer
+    """Train a tokenizer of the project's `bpe` kind (tokattn.tokenizing.tokenization) on TRAIN_TEXT."""
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,7 +159,7 @@ def save_tiny_byte_branch_model(
     (not the training init 0) and the queries sharpened, so the bytes change every logit.
     """
     from tokattn.byte_branch import ByteBranchForCausalLM, token_byte_table
-    from tokattn.tokenization import load_tokenizer
+    from tokattn.tokenizing.tokenization import load_tokenizer
 
     folder = Path(folder)
     tokenizer = load_tokenizer(tokenizer_dir)

@@ -146,7 +146,7 @@ def load_causal_lm(path: str, dtype: str = "float32", device: str = "cpu", hub: 
 
 def encode_probe(tokenizer, text: str, add_bos: bool) -> tuple[list[int], list[str], np.ndarray]:
     """Return token ids, token strings and byte spans [pos, 2] of `text` (BOS first if asked)."""
-    from tokattn.tokenization import token_byte_spans
+    from tokattn.tokenizing.tokenization import token_byte_spans
 
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     spans = token_byte_spans(tokenizer, text)
@@ -313,8 +313,8 @@ def _provenance(model_path: str, tokenizer_dir: str | None) -> dict:
     summary = json.loads(summary_path.read_text("utf-8")) if summary_path.is_file() else {}
     tokenizer_hash = ""
     if tokenizer_dir is not None:
-        from tokattn.tokenization import tokenizer_hash as tok_hash
-        from tokattn.tokenization import tokenizer_metadata
+        from tokattn.tokenizing.tokenization import tokenizer_hash as tok_hash
+        from tokattn.tokenizing.tokenization import tokenizer_metadata
 
         try:
             tokenizer_hash = tokenizer_metadata(tokenizer_dir)["tokenizer_sha256"]

@@ -43,7 +43,7 @@ def export_model(
     summary: dict,
 ) -> None:
     """Write a `save_pretrained` folder (safetensors + tokenizer + log + summary) atomically."""
-    from tokattn.tokenization import METADATA_FILE, load_tokenizer
+    from tokattn.tokenizing.tokenization import METADATA_FILE, load_tokenizer
 
     check_finite_weights(model, f"{spec.name} (not exported)")
     out_dir = Path(out_dir)

@@ -94,7 +94,7 @@ def pretokenize_split(
     import pyarrow.parquet as pq
     from tqdm import tqdm
 
-    from tokattn.tokenization import load_tokenizer, token_byte_spans_from_offsets
+    from tokattn.tokenizing.tokenization import load_tokenizer, token_byte_spans_from_offsets
 
     tokenizer_dir, out_dir = Path(tokenizer_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

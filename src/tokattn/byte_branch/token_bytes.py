@@ -29,7 +29,7 @@ def token_byte_table(tokenizer_dir_or_tokenizer, vocab_size: int | None = None):
     """
     tokenizer = tokenizer_dir_or_tokenizer
     if isinstance(tokenizer, (str, Path)):
-        from tokattn.tokenizer_folder import load_tokenizer
+        from tokattn.tokenizing.folder import load_tokenizer
 
         tokenizer = load_tokenizer(tokenizer)
     rules = TokenByteRules.from_tokenizer(tokenizer)

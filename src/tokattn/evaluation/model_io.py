@@ -28,7 +28,7 @@ class ScoringModel:
 
     def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         """Return token ids (no special tokens) and the UTF-8 byte span of each token."""
-        from tokattn.tokenization import token_byte_spans_from_offsets
+        from tokattn.tokenizing.tokenization import token_byte_spans_from_offsets
 
         enc = self.tokenizer.backend_tokenizer.encode(text, add_special_tokens=False)
         spans = token_byte_spans_from_offsets(self.tokenizer, text, enc.tokens, enc.offsets)

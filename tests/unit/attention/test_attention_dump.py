@@ -106,7 +106,7 @@ def test_logit_lens_last_layer_is_model_next_token_distribution(name, stores, mo
 
 
 def test_root_attributes(stores, byte_tokenizer_dir):
-    from tokattn.tokenization import tokenizer_metadata
+    from tokattn.tokenizing.tokenization import tokenizer_metadata
 
     with AttentionStore(stores["llama"]) as store:
         a = store.attrs

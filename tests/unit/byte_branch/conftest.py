@@ -28,7 +28,7 @@ VOCAB = {"char": 1200, "bpe": 600, "bytelevel_bpe": 500, "unigram": 600, "wordpi
 @pytest.fixture(scope="session")
 def tokenizers_by_kind(tmp_path_factory):
     """kind -> (tokenizer, folder), every kind trained once on a small multilingual corpus."""
-    from tokattn.tokenization import train_tokenizer
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     rng = random.Random(0)
     texts = [" ".join(rng.sample(SENTENCES, 3)) for _ in range(120)]

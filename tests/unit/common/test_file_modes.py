@@ -24,7 +24,7 @@ from tokattn.common.atomic_files import publish_dir, temp_file_beside, write_tex
 from tokattn.head_analysis import WordMapWriter, _write_parquet
 from tokattn.pretrained import import_pretrained
 from tokattn.tasks.items import write_json_atomic, write_jsonl_atomic
-from tokattn.tokenizer_folder import save_tokenizer
+from tokattn.tokenizing.folder import save_tokenizer
 
 
 @pytest.fixture(params=[0o022, 0o027, 0o077], ids=lambda m: f"umask{m:03o}")

@@ -188,7 +188,7 @@ def test_unknown_figure_and_format(tmp_path):
 
 @pytest.fixture(scope="module")
 def tokenizer_dirs(tmp_path_factory):
-    from tokattn.tokenization import train_tokenizer
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     root = tmp_path_factory.mktemp("tok")
     text = ["The cat sat on the mat. " * 20, "Teh dog and the cat. 12345 + 678 = 13023"] * 10
@@ -221,7 +221,7 @@ def test_segmentation_of_stress_probes_with_real_tokenizers(tokenizer_dirs, tmp_
 
 
 def test_segment_probes_takes_loaded_tokenizers(tokenizer_dirs):
-    from tokattn.tokenizer_folder import load_tokenizer
+    from tokattn.tokenizing.folder import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dirs["bpe"])
     (row,) = segment_probes(PROBES, {"bpe": tok})

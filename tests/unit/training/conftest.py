@@ -62,7 +62,7 @@ def corpus_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tokenizers_dir(corpus_dir, tmp_path_factory) -> Path:
     """results/tokenizers-like folder with the TOKENIZER_SPECS tokenizers trained."""
-    from tokattn.tokenization import train_tokenizer
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     out = tmp_path_factory.mktemp("tokenizers")
     for name, spec in TOKENIZER_SPECS.items():

@@ -44,7 +44,7 @@ def _plain(spec: ArmSpec) -> ArmSpec:
 
 
 def _spec(tokenizers_dir, **branch) -> ArmSpec:
-    from tokattn.tokenization import load_tokenizer
+    from tokattn.tokenizing.tokenization import load_tokenizer
 
     vocab = len(load_tokenizer(tokenizers_dir / "bpe"))
     return resolve_arm(_branch_arm(**branch), {}, vocab, 3.0, SPECIALS)

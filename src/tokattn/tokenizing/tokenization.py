@@ -63,14 +63,7 @@ from tokattn.common.byte_spans import (  # noqa: F401  (re-exported: the stage's
     token_byte_spans_batch,
     token_byte_spans_from_offsets,
 )
-from tokattn.tokenizer_corpus import (
-    TrainStats,
-    char_counts,
-    coverage_alphabet,
-    select_docs,
-    text_batches,
-)
-from tokattn.tokenizer_folder import (  # noqa: F401  (re-exported)
+from tokattn.tokenizing.folder import (  # noqa: F401  (re-exported)
     DEFAULT_MODEL_MAX_LENGTH,
     METADATA_FILE,
     SPECIAL_TOKEN_LIST,
@@ -80,6 +73,13 @@ from tokattn.tokenizer_folder import (  # noqa: F401  (re-exported)
     save_tokenizer,
     tokenizer_hash,
     tokenizer_metadata,
+)
+from tokattn.tokenizing.training_text import (
+    TrainStats,
+    char_counts,
+    coverage_alphabet,
+    select_docs,
+    text_batches,
 )
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ import pandas as pd
 import regex
 
 from tokattn.common.atomic_files import write_text_atomic
-from tokattn.tokenization import METADATA_FILE, load_tokenizer, tokenizer_hash
+from tokattn.tokenizing.tokenization import METADATA_FILE, load_tokenizer, tokenizer_hash
 
 log = logging.getLogger(__name__)
 

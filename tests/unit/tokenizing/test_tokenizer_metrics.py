@@ -9,8 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tokattn.tokenization import train_tokenizer
-from tokattn.tokenizer_metrics import (
+from tokattn.tokenizing.metrics import (
     compute_tokenizer_metrics,
     count_words,
     metrics_table,
@@ -18,6 +17,7 @@ from tokattn.tokenizer_metrics import (
     tokenizer_metrics,
     write_metrics_table,
 )
+from tokattn.tokenizing.tokenization import train_tokenizer
 
 # the cat sat | the <unk> sat on the mat | <unk> cat
 DOCS = pd.DataFrame(
@@ -133,7 +133,7 @@ def test_group_metrics_by_hand(word_tokenizer):
 
 def test_renyi_matches_tokenization_scorer(byte_dir):
     scorer = pytest.importorskip("tokenization_scorer")
-    from tokattn.tokenization import load_tokenizer
+    from tokattn.tokenizing.tokenization import load_tokenizer
 
     tok = load_tokenizer(byte_dir)
     texts = [
@@ -213,7 +213,7 @@ def test_metrics_table(word_tokenizer, byte_dir, tmp_path):
 def test_wordpiece_round_trip_loses_whitespace_and_punctuation_spacing(tmp_path):
     # Why WordPiece's roundtrip_fidelity is near 0 on real text (not a bug in the measure):
     # its decoder joins tokens with one space, so punctuation and newlines do not come back.
-    from tokattn.tokenizer_folder import load_tokenizer
+    from tokattn.tokenizing.folder import load_tokenizer
 
     text = ["Hello, world. The cat sat on the mat.\nThe dog ran.", "the cat sat"] * 30
     train = tmp_path / "t.parquet"

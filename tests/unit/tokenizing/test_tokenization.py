@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.tiny_models import write_corpus_parquet
-from tokattn.tokenization import (
+from tokattn.tokenizing.tokenization import (
     SPECIAL_TOKEN_LIST,
     SPECIAL_TOKENS,
     file_sha256,
