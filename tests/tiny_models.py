@@ -153,13 +153,13 @@ def save_tiny_byte_branch_model(
     cross_layers=(0, 1),
     cross_window_bytes: int | None = None,
 ) -> Path:
-    """Write a tiny byte-branch model (tokattn.byte_branch) on a trained tokenizer; return it.
+    """Write a tiny byte-branch model (tokattn.training.byte_branch) on a trained tokenizer; return it.
 
     The main decoder is shaped like `save_tiny_model`'s; the cross-attention gates are 1
     (not the training init 0) and the queries sharpened, so the bytes change every logit.
     """
-    from tokattn.byte_branch import ByteBranchForCausalLM, token_byte_table
     from tokattn.tokenizing.tokenization import load_tokenizer
+    from tokattn.training.byte_branch import ByteBranchForCausalLM, token_byte_table
 
     folder = Path(folder)
     tokenizer = load_tokenizer(tokenizer_dir)

@@ -126,7 +126,7 @@ def load_causal_lm(path: str, dtype: str = "float32", device: str = "cpu", hub: 
     """Return (model, tokenizer) from a local folder (or a hub id when `hub`), eager attention."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
+    import tokattn.training.byte_branch  # noqa: F401  (registers the byte-branch model class)
 
     if not hub and not Path(path).is_dir():
         raise FileNotFoundError(

@@ -25,10 +25,10 @@ def import_pretrained(spec: Mapping, out_dir: str | Path) -> Path:
     """Write the pretrained model `spec` as an arm folder at `out_dir` (atomically); return it."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
+    import tokattn.training.byte_branch  # noqa: F401  (registers the byte-branch model class)
     from tokattn import __version__
     from tokattn.head_decomposition import architecture
-    from tokattn.model import parameter_counts
+    from tokattn.training.model import parameter_counts
 
     source, hub = str(spec["path"]), bool(spec.get("hub", False))
     if not hub and not Path(source).is_dir():

@@ -183,7 +183,7 @@ def test_shipped_configs_train_every_arm_on_a_configured_tokenizer(name):
 
 
 def test_byte_branch_defaults_and_every_cross_layer_form_are_valid():
-    from tokattn.model import byte_branch_options
+    from tokattn.training.model import byte_branch_options
 
     def branch(c):
         c["models"][1]["byte_branch"] = {"d_model": 32, "n_layers": 1}

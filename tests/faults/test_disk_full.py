@@ -11,7 +11,7 @@ import pytest
 
 from tests.faults.injection import write_probes
 from tests.tiny_models import TRAIN_TEXT, save_tiny_model, write_corpus_parquet
-from tokattn.tokenized import pretokenize_split
+from tokattn.training.tokenized import pretokenize_split
 
 ROOT = Path(__file__).resolve().parents[2]
 DUMP = """

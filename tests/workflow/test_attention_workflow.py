@@ -87,7 +87,7 @@ def _check_cross_attention(store, arm) -> None:
 def test_dumped_attention_matches_reloaded_model(tiny_attention, tiny_config):
     from transformers import AutoModelForCausalLM
 
-    import tokattn.byte_branch  # noqa: F401  (byte-branch folders load through Auto classes)
+    import tokattn.training.byte_branch  # noqa: F401  (byte-branch folders load through Auto classes)
     from tokattn.attention_store import AttentionStore
 
     results = tiny_attention / "results" / "tiny"

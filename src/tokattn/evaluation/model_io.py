@@ -78,7 +78,7 @@ def load_scoring_model(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
+    import tokattn.training.byte_branch  # noqa: F401  (registers the byte-branch model class)
 
     path = Path(path)
     dev = resolve_device(device)

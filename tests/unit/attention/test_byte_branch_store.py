@@ -54,7 +54,7 @@ def bb_stores(tmp_path_factory, bb_models, probes_path) -> dict:
 def _reload(folder):
     from transformers import AutoModelForCausalLM
 
-    import tokattn.byte_branch  # noqa: F401  (registers the class with the Auto classes)
+    import tokattn.training.byte_branch  # noqa: F401  (registers the class with the Auto classes)
 
     return AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager").eval()
 

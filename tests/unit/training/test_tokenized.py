@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokattn.tokenized import TokenizedSplit, byte_counts_from_spans, pretokenize_split
+from tokattn.training.tokenized import TokenizedSplit, byte_counts_from_spans, pretokenize_split
 
 from .conftest import TOKENIZER_SPECS
 

@@ -17,9 +17,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import tokattn.checkpoint as checkpoint
-import tokattn.train as train
-from tokattn.checkpoint import (
+import tokattn.training.checkpoint as checkpoint
+import tokattn.training.train as train
+from tokattn.training.checkpoint import (
     CheckpointError,
     RunLock,
     RunLockedError,
@@ -181,7 +181,7 @@ def test_temp_names_are_unique_per_process(tmp_path, monkeypatch):
 
 def _hold_lock(directory) -> subprocess.Popen:
     code = (
-        "import sys, time; from tokattn.checkpoint import RunLock; "
+        "import sys, time; from tokattn.training.checkpoint import RunLock; "
         f"RunLock({str(directory)!r}).acquire(); print('locked', flush=True); time.sleep(600)"
     )
     proc = subprocess.Popen(
@@ -265,7 +265,7 @@ def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_p
     with pytest.raises(ValueError, match=r"probe 'p0': attention\[0\] holds NaN or inf"):
         probe_record(model, architecture(model), tokenizer, probe, DumpConfig(), 64, 32)
 
-    from tokattn.export import export_model
+    from tokattn.training.export import export_model
 
     with pytest.raises(NonFiniteModelError, match="not exported"):
         export_model(model, SimpleNamespace(name="tiny"), None, tmp_path / "out", None, {})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tokattn.tokenized import TokenizedSplit
+from tokattn.training.tokenized import TokenizedSplit
 
 IGNORE_INDEX = -100
 _SUM_CHUNK_WINDOWS = 1 << 16

@@ -76,13 +76,13 @@ def _has_fileno(stream) -> bool:
 
 
 def launch_torchrun(job: dict, nproc: int) -> None:
-    """Run `python -m tokattn.train --job JOB` under torchrun with `nproc` processes.
+    """Run `python -m tokattn.training.train --job JOB` under torchrun with `nproc` processes.
 
     The job (the keyword arguments of `train_model`) travels as a JSON file; the child
     processes import tokattn from the same source tree as this one and write to this
     process's stderr (a Snakemake log, when the script redirected it there).
     """
-    src_dir = str(Path(__file__).resolve().parents[1])
+    src_dir = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src_dir, env.get("PYTHONPATH")) if p)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
@@ -96,7 +96,7 @@ def launch_torchrun(job: dict, nproc: int) -> None:
         "--standalone",
         f"--nproc_per_node={nproc}",
         "-m",
-        "tokattn.train",
+        "tokattn.training.train",
         "--job",
         job_path,
     ]

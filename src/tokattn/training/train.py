@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from tokattn import __version__
-from tokattn.checkpoint import (
+from tokattn.training.checkpoint import (
     CHECKPOINT_NAME,
     RunLock,
     capture_rng,
@@ -41,19 +41,19 @@ from tokattn.checkpoint import (
     run_fingerprint,
     save_checkpoint,
 )
-from tokattn.distributed import DistContext, launch_torchrun
-from tokattn.export import SUMMARY_NAME, export_model
-from tokattn.model import (
+from tokattn.training.distributed import DistContext, launch_torchrun
+from tokattn.training.export import SUMMARY_NAME, export_model
+from tokattn.training.model import (
     build_model,
     flops_per_token,
     gpu_peak_tflops,
     parameter_counts,
     resolve_arm,
 )
-from tokattn.optim import grad_accum_steps, lr_at, make_optimizer
-from tokattn.packing import IGNORE_INDEX, EvalWindows, PackedSequences
-from tokattn.tokenized import TokenizedSplit
-from tokattn.train_log import TrainLog
+from tokattn.training.optim import grad_accum_steps, lr_at, make_optimizer
+from tokattn.training.packing import IGNORE_INDEX, EvalWindows, PackedSequences
+from tokattn.training.tokenized import TokenizedSplit
+from tokattn.training.train_log import TrainLog
 
 
 class TrainingDivergedError(RuntimeError):
@@ -535,7 +535,7 @@ def _train_model(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of each torchrun process: `python -m tokattn.train --job JOB.json`."""
+    """Entry point of each torchrun process: `python -m tokattn.training.train --job JOB.json`."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--job", required=True, help="JSON file with train_model arguments")
     args = parser.parse_args(argv)

@@ -17,8 +17,8 @@ import torch
 
 from tokattn.common.atomic_files import publish_dir
 from tokattn.common.model_checks import check_finite_weights
-from tokattn.model import ArmSpec
-from tokattn.train_log import TrainLog
+from tokattn.training.model import ArmSpec
+from tokattn.training.train_log import TrainLog
 
 SUMMARY_NAME = "train_summary.json"
 LOG_NAME = "train_log.csv"

@@ -3,9 +3,9 @@
 An *arm* is a tokenizer plus model options (config key `models`). The model is a stock
 `transformers.LlamaForCausalLM`, so a saved folder loads with `AutoModelForCausalLM`
 and no tokattn import. An arm with a `byte_branch` is a `ByteBranchForCausalLM`
-(tokattn.byte_branch): the same Llama decoder plus a byte decoder read through
+(tokattn.training.byte_branch): the same Llama decoder plus a byte decoder read through
 cross-attention; its folder carries the model code and loads with
-`trust_remote_code=True`, or after `import tokattn.byte_branch`. Parameter and FLOP
+`trust_remote_code=True`, or after `import tokattn.training.byte_branch`. Parameter and FLOP
 counts follow the usual conventions (Kaplan et al. 2020 for non-embedding parameters,
 PaLM appendix B / nanoGPT for FLOPs) so they can be compared with published numbers; a
 byte branch's parameters are counted apart so the main decoders stay matched.
@@ -77,7 +77,7 @@ class ArmSpec:
 
 def byte_branch_options(branch: Mapping, n_layers: int) -> dict:
     """Return the ByteBranchConfig keyword arguments of a config arm's `byte_branch`."""
-    from tokattn.byte_branch import resolve_cross_layers
+    from tokattn.training.byte_branch import resolve_cross_layers
 
     return {
         "byte_d_model": int(branch["d_model"]),
@@ -243,7 +243,7 @@ def build_model(
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
         if spec.byte_branch is not None:
-            from tokattn.byte_branch import ByteBranchForCausalLM, token_byte_table
+            from tokattn.training.byte_branch import ByteBranchForCausalLM, token_byte_table
 
             table, lengths = token_byte_table(str(tokenizer_dir), vocab_size=spec.vocab_size)
             model = ByteBranchForCausalLM.from_llama(

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.tiny_models import write_corpus_parquet
-from tokattn.model import ArmSpec, build_model
+from tokattn.training.model import ArmSpec, build_model
 
 SENTENCES = [
     "All human beings are born free and equal in dignity and rights.",

@@ -8,18 +8,18 @@ import torch
 import torch.nn.functional as F
 
 from tests.unit.byte_branch.conftest import MULTILINGUAL, random_table, small_llama
-from tokattn.byte_branch import (
+from tokattn.common.byte_spans import token_byte_spans
+from tokattn.training.byte_branch import (
     BOS_BYTE,
     PAD_BYTE,
     ByteBranchForCausalLM,
     sliding_window_attention,
     token_byte_table,
 )
-from tokattn.byte_branch.modeling_byte_branch import (
+from tokattn.training.byte_branch.modeling_byte_branch import (
     cross_attention_banded,
     cross_attention_dense,
 )
-from tokattn.common.byte_spans import token_byte_spans
 
 TEXTS = [MULTILINGUAL, "नमस्ते दुनिया 🙂", "x"]
 

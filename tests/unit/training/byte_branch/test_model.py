@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from tests.unit.byte_branch.conftest import random_table, small_llama
-from tokattn.byte_branch import ByteBranchConfig, ByteBranchForCausalLM
-from tokattn.model import parameter_counts
+from tokattn.training.byte_branch import ByteBranchConfig, ByteBranchForCausalLM
+from tokattn.training.model import parameter_counts
 
 
 def _branch(llama, seed=0, **options):
