@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tokattn.attention_store import (  # noqa: E402
+from tokattn.attention.store import (  # noqa: E402
     AttentionRecord,
     AttentionStore,
     AttentionStoreWriter,

@@ -40,7 +40,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from tests.faults.injection import byte_flip_run, store_contents, write_probes  # noqa: E402
 from tests.tiny_models import TRAIN_TEXT, write_corpus_parquet  # noqa: E402
-from tokattn.attention_store import AttentionStoreError  # noqa: E402
+from tokattn.attention.store import AttentionStoreError  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
 ARM = {
@@ -54,7 +54,7 @@ TRAINING = {
 }  # fmt: skip
 DUMP = """
 import sys
-from tokattn.attention_dump import dump_attention
+from tokattn.attention.dump import dump_attention
 dump_attention(sys.argv[1], sys.argv[2], sys.argv[3], "tiny", 0, {"device": "cpu"})
 """
 

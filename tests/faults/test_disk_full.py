@@ -16,7 +16,7 @@ from tokattn.training.tokenized import pretokenize_split
 ROOT = Path(__file__).resolve().parents[2]
 DUMP = """
 import sys
-from tokattn.attention_dump import dump_attention
+from tokattn.attention.dump import dump_attention
 dump_attention(sys.argv[1], sys.argv[2], sys.argv[3], "tiny", 0, {"device": "cpu"})
 """
 

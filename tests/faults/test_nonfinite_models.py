@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM
 
 from tests.faults.injection import write_probes
 from tests.tiny_models import save_tiny_model
-from tokattn.attention_dump import dump_attention
+from tokattn.attention.dump import dump_attention
 from tokattn.common.model_checks import NonFiniteModelError
 from tokattn.evaluation.model_io import load_scoring_model
 
@@ -62,7 +62,7 @@ def test_head_analysis_refuses_a_store_with_nan_maps(real_store, tmp_path):
     import h5py
     import numpy as np
 
-    from tokattn.head_analysis import analyze_store
+    from tokattn.attention.head_analysis import analyze_store
 
     bad = tmp_path / "seed0.h5"
     shutil.copy(real_store, bad)

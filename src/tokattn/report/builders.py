@@ -92,7 +92,7 @@ def segmentation_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 def head_grid_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the layer × head grid of one run's maps for the chosen probe."""
-    from tokattn.attention_store import AttentionStore
+    from tokattn.attention.store import AttentionStore
 
     probe = _probe(inputs, settings)
     with AttentionStore(inputs["store"]) as store:
@@ -106,8 +106,8 @@ def head_grid_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 def word_maps_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the chosen probe's word maps side by side across models."""
-    from tokattn.head_analysis import WordMaps
-    from tokattn.projection import unit_spans
+    from tokattn.attention.head_analysis import WordMaps
+    from tokattn.attention.projection import unit_spans
 
     probe = _probe(inputs, settings)
     maps, masses = {}, {}
@@ -154,7 +154,7 @@ def matched_heads_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 def cross_attention_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the token × byte cross-attention of the chosen probe (a note if none is stored)."""
-    from tokattn.attention_store import AttentionStore
+    from tokattn.attention.store import AttentionStore
 
     probe = _probe(inputs, settings)
     with AttentionStore(inputs["store"]) as store:

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tokattn.attention.probes import STRESS_KINDS
 from tokattn.common.atomic_files import write_text_atomic
-from tokattn.probes import STRESS_KINDS
 
 
 def segment_probes(probes: Sequence[Mapping], tokenizers: Mapping[str, object]) -> list[dict]:

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from tokattn.attention_dump import dump_attention
-from tokattn.probes import build_probes
+from tokattn.attention.dump import dump_attention
+from tokattn.attention.probes import build_probes
 from tokattn.tokenizing.tokenization import train_tokenizer
 
 CONTEXT = 128

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from tokattn.attention_dump import (
+from tokattn.attention.dump import (
     DumpConfig,
     dump_attention,
     encode_probe,
@@ -17,13 +17,13 @@ from tokattn.attention_dump import (
     plan_windows,
     probe_record,
 )
-from tokattn.attention_store import SCHEMA_VERSION, AttentionStore
-from tokattn.head_decomposition import (
+from tokattn.attention.head_decomposition import (
     architecture,
     head_contributions,
     out_proj_bias,
     run_with_capture,
 )
+from tokattn.attention.store import SCHEMA_VERSION, AttentionStore
 
 FAMILIES = ["llama", "gpt2"]
 
@@ -210,7 +210,7 @@ def test_hub_id_is_not_fetched_unless_named():
 def test_unsupported_family_is_refused():
     from transformers import BertConfig, BertLMHeadModel
 
-    from tokattn.head_decomposition import family_of
+    from tokattn.attention.head_decomposition import family_of
 
     model = BertLMHeadModel(
         BertConfig(

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tokattn.attention_store import (
+from tokattn.attention.store import (
     COMPRESSIONS,
     AttentionRecord,
     AttentionStore,

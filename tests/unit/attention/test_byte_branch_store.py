@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from tests.tiny_models import save_tiny_byte_branch_model
-from tokattn.attention_dump import dump_attention, plan_windows
-from tokattn.attention_store import AttentionStore, main
-from tokattn.head_analysis import WordMaps, analyze_store
+from tokattn.attention.dump import dump_attention, plan_windows
+from tokattn.attention.head_analysis import WordMaps, analyze_store
+from tokattn.attention.store import AttentionStore, main
 
 from .conftest import CONTEXT
 

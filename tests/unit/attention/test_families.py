@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from tests.tiny_models import save_tiny_byte_branch_model
-from tokattn.head_decomposition import (
+from tokattn.attention.head_decomposition import (
     FAMILIES,
     architecture,
     family_of,

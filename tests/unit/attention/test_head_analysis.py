@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import entropy as scipy_entropy
 
-from tokattn.attention_store import AttentionRecord, AttentionStore, pack_lower
-from tokattn.head_analysis import (
+from tokattn.attention.head_analysis import (
     HEAD_STATS,
     WordMaps,
     analyze_store,
@@ -16,7 +15,8 @@ from tokattn.head_analysis import (
     visible_keys,
     word_head_sums,
 )
-from tokattn.projection import unit_spans
+from tokattn.attention.projection import unit_spans
+from tokattn.attention.store import AttentionRecord, AttentionStore, pack_lower
 
 
 def _record(maps, text, spans, kind="corpus", meta=None) -> AttentionRecord:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from matplotlib.image import AxesImage
 
-from tokattn.attention_store import AttentionRecord, AttentionStoreWriter, pack_lower
-from tokattn.head_analysis import analyze_store
+from tokattn.attention.head_analysis import analyze_store
+from tokattn.attention.store import AttentionRecord, AttentionStoreWriter, pack_lower
 from tokattn.report.builders import BUILDERS, build_figure
 from tokattn.report.loading import ReportInputError
 from tokattn.report.segmentation import segment_probes, write_segmentation

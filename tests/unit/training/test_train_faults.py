@@ -243,7 +243,7 @@ def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_p
 
     from safetensors.torch import save_file
 
-    from tokattn.attention_dump import DumpConfig, architecture, load_causal_lm, probe_record
+    from tokattn.attention.dump import DumpConfig, architecture, load_causal_lm, probe_record
     from tokattn.common.model_checks import NonFiniteModelError
     from tokattn.evaluation.model_io import load_scoring_model
 

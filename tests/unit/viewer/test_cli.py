@@ -15,7 +15,7 @@ import scipy.stats
 
 from tests.unit.viewer.stores import synthetic_record
 from tokattn import cli
-from tokattn.attention_store import AttentionStore, AttentionStoreWriter
+from tokattn.attention.store import AttentionStore, AttentionStoreWriter
 from tokattn.viewer import build_viewer
 
 ROOT = Path(__file__).resolve().parents[3]

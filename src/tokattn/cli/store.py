@@ -1,4 +1,4 @@
-"""Command line of the attention store: `python -m tokattn.attention_store list|show ...`."""
+"""Command line of the attention store: `python -m tokattn.cli.store list|show ...`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from tokattn.attention_store import AttentionStore, AttentionStoreError, _decode
+from tokattn.attention.store import AttentionStore, AttentionStoreError, _decode
 
 
 def _cmd_list(store: AttentionStore) -> None:
@@ -121,7 +121,7 @@ def _epilog(prog: str) -> str:
     )
 
 
-def parser(prog: str = "python -m tokattn.attention_store") -> argparse.ArgumentParser:
+def parser(prog: str = "python -m tokattn.cli.store") -> argparse.ArgumentParser:
     """Return the argument parser of the attention-store CLI."""
     p = argparse.ArgumentParser(
         prog=prog,
@@ -160,7 +160,7 @@ def parser(prog: str = "python -m tokattn.attention_store") -> argparse.Argument
     return p
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m tokattn.attention_store") -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m tokattn.cli.store") -> int:
     """Run the attention-store CLI; return the exit status."""
     args = parser(prog).parse_args(argv)
     try:
@@ -175,3 +175,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tokattn.attention
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

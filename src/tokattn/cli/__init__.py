@@ -1,5 +1,9 @@
-"""The `tokattn` command: `tokattn view ...` builds a viewer page, `tokattn store ...` inspects
-stores, `tokattn config check FILE...` validates config files."""
+"""The `tokattn` command (console script `tokattn.cli:main`): one module per subcommand.
+
+`tokattn view ...` builds a viewer page (tokattn.viewer.__main__), `tokattn store ...`
+inspects stores (cli/store.py), `tokattn config check FILE...` validates config files
+(cli/config.py).
+"""
 
 from __future__ import annotations
 
@@ -57,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.args[:1] != ["check"] or not args.args[1:]:
             print("usage: tokattn config check FILE [FILE ...]", file=sys.stderr)
             return 2
-        return _check_config(args.args[1:])
-    from tokattn.attention_store_cli import main as store_main
+        from tokattn.cli.config import check_config
+
+        return check_config(args.args[1:])
+    from tokattn.cli.store import main as store_main
 
     return _run(store_main, args.args, prog="tokattn store")
 
@@ -70,21 +76,3 @@ def _run(command, argv: list[str], prog: str) -> int:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
         raise  # a message (e.g. layer out of range): printed by the interpreter, status 1
-
-
-def _check_config(paths: list[str]) -> int:
-    """Validate config files (merged in order, as --configfile does); print the result."""
-    from tokattn.common.config import ConfigError, load_config
-
-    try:
-        config = load_config(paths)
-    except ConfigError as err:
-        print(f"tokattn config: {err}", file=sys.stderr)
-        return 1
-    arms = len(config.get("models") or [])
-    print(f"{', '.join(paths)}: valid ({len(config['tokenizers'])} tokenizers, {arms} model arms)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

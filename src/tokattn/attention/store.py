@@ -8,9 +8,9 @@ file that is truncated, half-written or of another schema version, and returns o
 
 CLI::
 
-    python -m tokattn.attention_store list FILE
-    python -m tokattn.attention_store show FILE PROBE LAYER HEAD
-    python -m tokattn.attention_store show FILE PROBE LAYER HEAD --cross
+    tokattn store list FILE
+    tokattn store show FILE PROBE LAYER HEAD
+    tokattn store show FILE PROBE LAYER HEAD --cross
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import errno
 import json
 import os
 import shutil
-import sys
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,14 +28,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tokattn.common.atomic_files import is_disk_full, remove_stale_temps, write_failure
-from tokattn.lower_triangle import (  # noqa: F401  (re-exported: part of the store's API)
+from tokattn.attention.lower_triangle import (  # noqa: F401  (re-exported: part of the store's API)
     n_tokens_of,
     pack_lower,
     packed_size,
     row_offsets,
     unpack_lower,
 )
+from tokattn.common.atomic_files import is_disk_full, remove_stale_temps, write_failure
 
 SCHEMA_VERSION = 3
 # Version 2 added the optional cross-attention datasets of byte-branch models; a version-1
@@ -620,14 +619,3 @@ class AttentionStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run `python -m tokattn.attention_store` (tokattn.attention_store_cli); return the status."""
-    from tokattn.attention_store_cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

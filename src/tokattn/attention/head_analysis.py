@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tokattn.attention_store import (
+from tokattn.attention.projection import project_maps, unit_spans
+from tokattn.attention.store import (
     AttentionRecord,
     AttentionStore,
     AttentionStoreError,
@@ -41,7 +42,6 @@ from tokattn.attention_store import (
 )
 from tokattn.common.atomic_files import remove_stale_temps
 from tokattn.common.model_checks import check_finite_arrays
-from tokattn.projection import project_maps, unit_spans
 
 # Means over token queries (token frame; contributions are per token too).
 TOKEN_STATS = (

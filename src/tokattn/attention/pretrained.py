@@ -27,7 +27,7 @@ def import_pretrained(spec: Mapping, out_dir: str | Path) -> Path:
 
     import tokattn.training.byte_branch  # noqa: F401  (registers the byte-branch model class)
     from tokattn import __version__
-    from tokattn.head_decomposition import architecture
+    from tokattn.attention.head_decomposition import architecture
     from tokattn.training.model import parameter_counts
 
     source, hub = str(spec["path"]), bool(spec.get("hub", False))

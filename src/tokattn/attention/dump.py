@@ -35,15 +35,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tokattn.attention_store import AttentionRecord, AttentionStoreWriter, row_offsets
-from tokattn.byte_branch_dump import (
+from tokattn.attention.byte_branch_dump import (
     byte_branch_summary,
     byte_frame,
     is_byte_branch,
     window_byte_index,
 )
-from tokattn.common.model_checks import check_finite_arrays, check_finite_model
-from tokattn.head_decomposition import (
+from tokattn.attention.head_decomposition import (
     Architecture,
     architecture,
     attention_entropy,
@@ -54,6 +52,8 @@ from tokattn.head_decomposition import (
     model_summary,
     run_with_capture,
 )
+from tokattn.attention.store import AttentionRecord, AttentionStoreWriter, row_offsets
+from tokattn.common.model_checks import check_finite_arrays, check_finite_model
 
 log = logging.getLogger(__name__)
 # Attention maps, checked for NaN/inf as they are computed (probe_record).
