@@ -34,8 +34,8 @@ def build_corpus(folder: Path, max_bytes: int):
     import pandas as pd
 
     from tokattn.corpus.builtin_text import iter_builtin
-    from tokattn.tasks.corpus_docs import CorpusDoc
-    from tokattn.tasks.items import stable_fraction
+    from tokattn.evaluation.tasks.corpus_docs import CorpusDoc
+    from tokattn.evaluation.tasks.items import stable_fraction
 
     rows, total = [], 0
     for source, domain in (
@@ -115,10 +115,10 @@ def main() -> None:
     from tokattn.common.config import load_config
     from tokattn.evaluation.generation import generate
     from tokattn.evaluation.lm import score_documents
+    from tokattn.evaluation.metrics import load_rouge
     from tokattn.evaluation.model_io import load_scoring_model
     from tokattn.evaluation.scoring import choice_logliks, choice_logliks_separate
-    from tokattn.metrics import load_rouge
-    from tokattn.tasks.build import build_items
+    from tokattn.evaluation.tasks.build import build_items
 
     cfg = load_config(REPO / "config" / "config.yaml")["evaluation"]
     cfg["inference"] = {**cfg["inference"], "languages": ["en", "de", "zh"], "n_items": args.items}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tokattn.tasks.corpus_docs import CorpusDoc
+from tokattn.evaluation.tasks.corpus_docs import CorpusDoc
 
 REPO = Path(__file__).resolve().parents[1]
 

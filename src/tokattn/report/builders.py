@@ -196,8 +196,8 @@ def _summary(inputs: Inputs):
 
 def _chance(inputs: Inputs):
     """Chance levels of the eval items files in inputs['eval_items'] (task = file stem), or None."""
-    from tokattn.tasks.chance import chance_levels
-    from tokattn.tasks.items import read_jsonl
+    from tokattn.evaluation.tasks.chance import chance_levels
+    from tokattn.evaluation.tasks.items import read_jsonl
 
     paths = _paths(inputs["eval_items"]) if inputs.get("eval_items") else []
     for path in paths:

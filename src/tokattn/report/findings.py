@@ -34,7 +34,7 @@ Measures per frame:
   `JS(A_i, B_i) − mean_j≠i (JS(A_i, A_j), JS(B_i, B_j))` (B's layer at the nearest
   relative depth); the floors of different i share runs, so the CI is approximate;
 - benchmarks: every chance-level metric of each arm against its chance level
-  (`tokattn.tasks.chance`), and every benchmark metric between arms.
+  (`tokattn.evaluation.tasks.chance`), and every benchmark metric between arms.
 
 The **did the models learn?** gate fails an arm whose test bits per byte (mean over
 seeds) is within 0.5 bits of the test split's order-0 byte entropy, or whose median
@@ -401,8 +401,8 @@ def compute_findings(
     arms: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (findings, gate) from a run's files; `item_paths`: task → eval items JSONL."""
-    from tokattn.tasks.chance import chance_levels
-    from tokattn.tasks.items import read_jsonl
+    from tokattn.evaluation.tasks.chance import chance_levels
+    from tokattn.evaluation.tasks.items import read_jsonl
 
     evals = eval_metrics(eval_runs)
     frames = [load_table(p, required=("model", "seed", "layer", "head")) for p in heads_paths]

@@ -22,7 +22,7 @@ from tokattn.attention.head_analysis import WordMapWriter, _write_parquet
 from tokattn.attention.pretrained import import_pretrained
 from tokattn.attention.store import AttentionStoreWriter
 from tokattn.common.atomic_files import publish_dir, temp_file_beside, write_text_atomic
-from tokattn.tasks.items import write_json_atomic, write_jsonl_atomic
+from tokattn.evaluation.tasks.items import write_json_atomic, write_jsonl_atomic
 from tokattn.tokenizing.folder import save_tokenizer
 from tokattn.training.checkpoint import save_checkpoint
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rouge_score import rouge_scorer
 
-from tokattn.metrics import ROUGE_PATH, load_rouge
+from tokattn.evaluation.metrics import ROUGE_PATH, load_rouge
 
 TYPES = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
 ENGLISH = [

@@ -17,7 +17,7 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
-from tokattn.tasks.items import SummaryItem, in_split
+from tokattn.evaluation.tasks.items import SummaryItem, in_split
 
 # Test suites, IDE and demo code, vendored and generated modules: not library prose.
 _SKIP_PARTS = frozenset(

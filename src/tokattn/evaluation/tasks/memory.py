@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from tokattn.tasks.corpus_docs import CorpusDoc, FillerSource
-from tokattn.tasks.inference import split_names
-from tokattn.tasks.items import MemoryItem, in_split
-from tokattn.tasks.lexicon import TEMPLATES, answer_text
+from tokattn.evaluation.tasks.corpus_docs import CorpusDoc, FillerSource
+from tokattn.evaluation.tasks.inference import split_names
+from tokattn.evaluation.tasks.items import MemoryItem, in_split
+from tokattn.evaluation.tasks.lexicon import TEMPLATES, answer_text
 
 KINDS = ("passkey", "associative")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tokattn.tasks.build import build_items, training_mix_texts, write_training_mix
+from tokattn.evaluation.tasks.build import build_items, training_mix_texts, write_training_mix
 
 
 def test_mix_fills_the_budget_with_train_instances(eval_cfg, train_docs, test_docs):

@@ -12,15 +12,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tokattn.corpus.build import SCHEMA as CORPUS_SCHEMA
-from tokattn.tasks.corpus_docs import CorpusDoc, docs_by_language, load_corpus_docs
-from tokattn.tasks.files import read_choice_file, read_summary_file
-from tokattn.tasks.inference import (
+from tokattn.evaluation.tasks.corpus_docs import CorpusDoc, docs_by_language, load_corpus_docs
+from tokattn.evaluation.tasks.files import read_choice_file, read_summary_file
+from tokattn.evaluation.tasks.inference import (
     addition_items,
     cloze_items,
     comparison_items,
     ordering_items,
 )
-from tokattn.tasks.items import (
+from tokattn.evaluation.tasks.items import (
     ChoiceItem,
     Item,
     MemoryItem,
@@ -28,8 +28,8 @@ from tokattn.tasks.items import (
     save_items,
     write_json_atomic,
 )
-from tokattn.tasks.memory import associative_items, passkey_items
-from tokattn.tasks.summarization import stdlib_docstring_items
+from tokattn.evaluation.tasks.memory import associative_items, passkey_items
+from tokattn.evaluation.tasks.summarization import stdlib_docstring_items
 
 TASKS = ("inference", "memory", "summarization")
 MIX_SOURCE = "training_mix"

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-from tokattn.tasks.items import Item
+from tokattn.evaluation.tasks.items import Item
 
 ALL = "all"
 

@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from tokattn.tasks.items import ChoiceItem, SummaryItem
+from tokattn.evaluation.tasks.items import ChoiceItem, SummaryItem
 
 FORMATS = ("bigbench", "jsonl")
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tokattn.tasks.build import write_items
-from tokattn.tasks.files import TaskFileError, read_choice_file, read_summary_file
+from tokattn.evaluation.tasks.build import write_items
+from tokattn.evaluation.tasks.files import TaskFileError, read_choice_file, read_summary_file
 
 GOOD_JSONL = [
     {"question": "2 + 2 = ?", "choices": ["3", "4", "5"], "answer": 1},

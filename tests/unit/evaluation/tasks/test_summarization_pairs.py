@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokattn.tasks.summarization import docstring_pair, stdlib_docstring_items
+from tokattn.evaluation.tasks.summarization import docstring_pair, stdlib_docstring_items
 
 BODY = "This function does several things.\n\n" + "It explains them at length. " * 20
 

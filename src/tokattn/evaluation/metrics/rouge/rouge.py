@@ -14,7 +14,7 @@ with a tokenizer that
   Thai, Lao, Khmer, Myanmar) its own token, as character-level ROUGE for Chinese does;
 - applies the Porter stemmer (``use_stemmer``) only to ASCII words, as rouge-score does.
 
-Load it with ``evaluate.load(<path to this folder>)``; `tokattn.metrics.load_rouge()`
+Load it with ``evaluate.load(<path to this folder>)``; `tokattn.evaluation.metrics.load_rouge()`
 does that. The file is copied into the `evaluate` module cache, so it imports nothing
 from tokattn.
 """
@@ -45,7 +45,7 @@ Args:
 Returns:
     {rouge_type: F-measure} (floats, or lists of floats with use_aggregator=False).
 Examples:
-    >>> rouge = evaluate.load("path/to/tokattn/metrics/rouge")
+    >>> rouge = evaluate.load("path/to/tokattn/evaluation/metrics/rouge")
     >>> rouge.compute(predictions=["猫坐在垫子上"], references=["猫在垫子上"])["rouge1"] > 0
     True
 """

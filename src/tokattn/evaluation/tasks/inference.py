@@ -14,9 +14,9 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from tokattn.tasks.corpus_docs import CorpusDoc
-from tokattn.tasks.items import ChoiceItem, in_split
-from tokattn.tasks.lexicon import NAMES, TEMPLATES, answer_text, qa_context, template
+from tokattn.evaluation.tasks.corpus_docs import CorpusDoc
+from tokattn.evaluation.tasks.items import ChoiceItem, in_split
+from tokattn.evaluation.tasks.lexicon import NAMES, TEMPLATES, answer_text, qa_context, template
 
 GENERATORS = ("ordering", "addition", "comparison", "cloze")
 # Scripts written without spaces have no word boundary to cut a cloze item at.

@@ -6,17 +6,17 @@ import re
 
 import pytest
 
-from tokattn.tasks.build import build_items
-from tokattn.tasks.inference import (
+from tokattn.evaluation.tasks.build import build_items
+from tokattn.evaluation.tasks.inference import (
     addition_items,
     cloze_items,
     comparison_items,
     ordering_items,
     split_names,
 )
-from tokattn.tasks.items import item_to_dict, load_items, save_items
-from tokattn.tasks.lexicon import NAMES, TEMPLATES
-from tokattn.tasks.memory import associative_items, passkey_items
+from tokattn.evaluation.tasks.items import item_to_dict, load_items, save_items
+from tokattn.evaluation.tasks.lexicon import NAMES, TEMPLATES
+from tokattn.evaluation.tasks.memory import associative_items, passkey_items
 
 
 @pytest.mark.parametrize("language", list(TEMPLATES))
