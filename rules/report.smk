@@ -1,3 +1,5 @@
+# Report stage: library tokattn.report (src/tokattn/report/) and tokattn.viewer for the
+# viewer pages, tests tests/unit/report/ and tests/unit/viewer/.
 # The report: figures (one rule each, marked for `snakemake --report`), the segmentation
 # diff, the attention viewer pages and results/{experiment}/report/index.html.
 
