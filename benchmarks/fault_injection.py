@@ -40,7 +40,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from tests.faults.injection import byte_flip_run, store_contents, write_probes  # noqa: E402
 from tests.tiny_models import TRAIN_TEXT, write_corpus_parquet  # noqa: E402
-from tokattn.attention.store import AttentionStoreError  # noqa: E402
+from tokattn.attention.store_format import AttentionStoreError  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
 ARM = {

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tokattn.attention.store import AttentionStore, AttentionStoreError
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import AttentionStoreError
 
 PROBE_TEXTS = [
     "The quick brown fox jumps over the lazy dog.",

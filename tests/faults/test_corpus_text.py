@@ -8,7 +8,8 @@ import pytest
 from tests.tiny_models import save_tiny_model
 from tokattn.attention.dump import dump_attention
 from tokattn.attention.probes import build_probes
-from tokattn.attention.store import AttentionStore, AttentionStoreWriter
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_writer import AttentionStoreWriter
 from tokattn.common.config import validate_config
 from tokattn.corpus.build import build_corpus
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from tests.faults.injection import write_probes
 from tests.tiny_models import save_tiny_model
 from tokattn.attention.dump import dump_attention
-from tokattn.attention.store import AttentionStore, AttentionStoreWriter
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_writer import AttentionStoreWriter
 from tokattn.common.atomic_files import remove_stale_temps
 
 ROOT = Path(__file__).resolve().parents[2]

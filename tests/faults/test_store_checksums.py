@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tests.faults.injection import byte_flip_run, store_contents
-from tokattn.attention.store import ATTRS_CHECKSUM, AttentionStore, AttentionStoreError
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import ATTRS_CHECKSUM, AttentionStoreError
 
 
 def test_random_byte_flips_are_never_silent(real_store, tmp_path):

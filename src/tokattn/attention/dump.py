@@ -52,7 +52,9 @@ from tokattn.attention.head_decomposition import (
     model_summary,
     run_with_capture,
 )
-from tokattn.attention.store import AttentionRecord, AttentionStoreWriter, row_offsets
+from tokattn.attention.lower_triangle import row_offsets
+from tokattn.attention.store_format import AttentionRecord
+from tokattn.attention.store_writer import AttentionStoreWriter
 from tokattn.common.model_checks import check_finite_arrays, check_finite_model
 
 log = logging.getLogger(__name__)

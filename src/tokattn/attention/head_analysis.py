@@ -34,12 +34,8 @@ import pandas as pd
 from scipy import stats
 
 from tokattn.attention.projection import project_maps, unit_spans
-from tokattn.attention.store import (
-    AttentionRecord,
-    AttentionStore,
-    AttentionStoreError,
-    dataset_options,
-)
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import AttentionRecord, AttentionStoreError, dataset_options
 from tokattn.common.atomic_files import remove_stale_temps
 from tokattn.common.model_checks import check_finite_arrays
 

@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-from tokattn.attention.store import AttentionStore, AttentionStoreError, _decode
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import AttentionStoreError, decode_attr
 
 
 def _cmd_list(store: AttentionStore) -> None:
@@ -17,10 +18,10 @@ def _cmd_list(store: AttentionStore) -> None:
     print("probe\tkind\tlanguage\tdomain\tn_tokens\tn_bytes")
     for probe_id in store.probe_ids:
         g = store._group(probe_id)
-        text = _decode(g.attrs["text"])
+        text = decode_attr(g.attrs["text"])
         print(
-            f"{probe_id}\t{_decode(g.attrs['kind'])}\t{_decode(g.attrs['language'])}\t"
-            f"{_decode(g.attrs['domain'])}\t{int(g.attrs['n_tokens'])}\t"
+            f"{probe_id}\t{decode_attr(g.attrs['kind'])}\t{decode_attr(g.attrs['language'])}\t"
+            f"{decode_attr(g.attrs['domain'])}\t{int(g.attrs['n_tokens'])}\t"
             f"{len(text.encode('utf-8'))}"
         )
 

@@ -23,7 +23,8 @@ from tokattn.attention.head_decomposition import (
     out_proj_bias,
     run_with_capture,
 )
-from tokattn.attention.store import SCHEMA_VERSION, AttentionStore
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import SCHEMA_VERSION
 
 FAMILIES = ["llama", "gpt2"]
 

@@ -15,8 +15,10 @@ from tokattn.attention.head_analysis import (
     visible_keys,
     word_head_sums,
 )
+from tokattn.attention.lower_triangle import pack_lower
 from tokattn.attention.projection import unit_spans
-from tokattn.attention.store import AttentionRecord, AttentionStore, pack_lower
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import AttentionRecord
 
 
 def _record(maps, text, spans, kind="corpus", meta=None) -> AttentionRecord:

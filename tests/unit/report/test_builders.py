@@ -10,7 +10,9 @@ import pytest
 from matplotlib.image import AxesImage
 
 from tokattn.attention.head_analysis import analyze_store
-from tokattn.attention.store import AttentionRecord, AttentionStoreWriter, pack_lower
+from tokattn.attention.lower_triangle import pack_lower
+from tokattn.attention.store_format import AttentionRecord
+from tokattn.attention.store_writer import AttentionStoreWriter
 from tokattn.report.builders import BUILDERS, build_figure
 from tokattn.report.loading import ReportInputError
 from tokattn.report.segmentation import segment_probes, write_segmentation

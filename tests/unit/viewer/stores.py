@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tokattn.attention.store import AttentionRecord, AttentionStoreWriter, pack_lower
+from tokattn.attention.lower_triangle import pack_lower
+from tokattn.attention.store_format import AttentionRecord
+from tokattn.attention.store_writer import AttentionStoreWriter
 
 PROBES = [
     {

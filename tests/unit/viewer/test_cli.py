@@ -15,7 +15,8 @@ import scipy.stats
 
 from tests.unit.viewer.stores import synthetic_record
 from tokattn import cli
-from tokattn.attention.store import AttentionStore, AttentionStoreWriter
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_writer import AttentionStoreWriter
 from tokattn.viewer import build_viewer
 
 ROOT = Path(__file__).resolve().parents[3]
