@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         parameter_counts,
         resolve_arm,
     )
-    from tokattn.training.train import resolve_dtype
+    from tokattn.training.train_config import resolve_dtype
 
     preset = PRESETS[args.preset]
     args.micro_batch = args.micro_batch or preset["micro"]

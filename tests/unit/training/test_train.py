@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 
 from tokattn.training.checkpoint import load_checkpoint
 from tokattn.training.model import ArmSpec, build_model
+from tokattn.training.optim import grad_accum_steps, lr_at
 from tokattn.training.packing import PackedSequences
 from tokattn.training.tokenized import TokenizedSplit
-from tokattn.training.train import grad_accum_steps, lr_at
 
 from .conftest import tiny_arm, tiny_training
 
@@ -205,7 +205,7 @@ def test_train_config_defaults_mirror_the_schema():
     from dataclasses import fields
 
     from tokattn.common.config import load_schema
-    from tokattn.training.train import TrainConfig
+    from tokattn.training.train_config import TrainConfig
 
     schema = load_schema()["properties"]["training"]["properties"]
     for field in fields(TrainConfig):

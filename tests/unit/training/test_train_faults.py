@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 import tokattn.training.checkpoint as checkpoint
-import tokattn.training.train as train
+import tokattn.training.loop as loop
 from tokattn.training.checkpoint import (
     CheckpointError,
     RunLock,
@@ -49,16 +49,16 @@ def _finite(state: dict) -> bool:
 def test_divergence_stops_training_names_step_and_keeps_last_good_checkpoint(
     run_training, tmp_path, monkeypatch, spike_step, expected
 ):
-    real_lr_at = train.lr_at
+    real_lr_at = loop.lr_at
 
     def spiking_lr(step, *args):
         # From optimizer step `spike_step` (1-based; the scheduler counts from 0) on, the
         # learning rate is infinite, as `lr: .inf` would give.
         return float("inf") if step >= spike_step - 1 else real_lr_at(step, *args)
 
-    monkeypatch.setattr(train, "lr_at", spiking_lr)
+    monkeypatch.setattr(loop, "lr_at", spiking_lr)
     ckpt = tmp_path / "ckpt"
-    with pytest.raises(train.TrainingDivergedError) as info:
+    with pytest.raises(loop.TrainingDivergedError) as info:
         run_training(
             tiny_arm("bpe"),
             tiny_training(budget_bytes=BUDGET),
@@ -78,7 +78,7 @@ def test_divergence_stops_training_names_step_and_keeps_last_good_checkpoint(
     assert not written & {"model.safetensors", "train_summary.json", "config.json"}, written
 
     # With the cause removed, a rerun resumes from the good checkpoint and finishes.
-    monkeypatch.setattr(train, "lr_at", real_lr_at)
+    monkeypatch.setattr(loop, "lr_at", real_lr_at)
     summary, model_dir = run_training(
         tiny_arm("bpe"), tiny_training(budget_bytes=BUDGET), checkpoint_dir=ckpt, tag="fixed"
     )
@@ -101,7 +101,7 @@ def test_nonfinite_gradient_norm_stops_training_without_clipping(
         return real_clip(params, max_norm, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", poisoned)
-    with pytest.raises(train.TrainingDivergedError, match="at step 3 of"):
+    with pytest.raises(loop.TrainingDivergedError, match="at step 3 of"):
         run_training(tiny_arm("bpe"), tiny_training(budget_bytes=BUDGET, grad_clip=0.0))
     assert calls[0] == float("inf")
 
