@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.unit.byte_branch.conftest import MULTILINGUAL, random_table, small_llama
+from tests.unit.training.byte_branch.conftest import MULTILINGUAL, random_table, small_llama
 from tokattn.common.byte_spans import token_byte_spans
 from tokattn.training.byte_branch import (
     BOS_BYTE,

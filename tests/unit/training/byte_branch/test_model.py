@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import torch
 
-from tests.unit.byte_branch.conftest import random_table, small_llama
+from tests.unit.training.byte_branch.conftest import random_table, small_llama
 from tokattn.training.byte_branch import ByteBranchConfig, ByteBranchForCausalLM
 from tokattn.training.model import parameter_counts
 

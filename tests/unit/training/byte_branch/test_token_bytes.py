@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.unit.byte_branch.conftest import KINDS, MULTILINGUAL, SENTENCES
+from tests.unit.training.byte_branch.conftest import KINDS, MULTILINGUAL, SENTENCES
 from tokattn.training.byte_branch import resolve_cross_layers, table_bytes, token_byte_table
 
 TEXTS = [*SENTENCES, "  two  spaces\tand a tab\nand a newline", MULTILINGUAL]
