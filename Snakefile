@@ -5,7 +5,7 @@ from snakemake.utils import min_version
 min_version("8.20")
 
 # The config: config/config.yaml unless --configfile names another; read and validated by
-# rules/common.smk (one loader for every path: tokattn.common.config.load_config).
+# rules/common.smk (one loader for every path: tokattn.common.config_files.load_config).
 
 
 include: "rules/common.smk"

@@ -112,7 +112,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from tokattn.common.config import load_config
+    from tokattn.common.config_files import load_config
     from tokattn.evaluation.generation import generate
     from tokattn.evaluation.lm import score_documents
     from tokattn.evaluation.metrics import load_rouge

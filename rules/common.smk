@@ -6,11 +6,12 @@ from pathlib import Path
 # clean clone and inside per-rule conda envs that do not install the package.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from tokattn.common.config import LOCAL_DATASET_BUILDERS, ConfigError, load_config
+from tokattn.common.config import LOCAL_DATASET_BUILDERS, ConfigError
+from tokattn.common.config_files import load_config
 from tokattn.corpus.hf_source import CorpusError, data_file_paths
 
-# Config files are read by the project's loader (tokattn.common.config.load_config), not taken
-# from Snakemake's parse: it rejects duplicate keys (YAML keeps the last silently) and
+# Config files are read by the project's loader (tokattn.common.config_files.load_config),
+# not taken from Snakemake's parse: it rejects duplicate keys (YAML keeps the last silently) and
 # names the file, line and column of an error. --configfile replaces the default file
 # instead of being merged into it, so config/tiny.yaml never inherits arms from
 # config/config.yaml; --config KEY=VALUE overrides are merged last, as Snakemake does.

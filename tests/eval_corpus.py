@@ -39,7 +39,7 @@ def corpus_docs(split: str) -> list[CorpusDoc]:
 
 def tiny_eval_config() -> dict:
     """Return the `evaluation` section of config/tiny.yaml with schema defaults filled in."""
-    from tokattn.common.config import load_config
+    from tokattn.common.config_files import load_config
 
     return load_config(REPO / "config" / "tiny.yaml")["evaluation"]
 

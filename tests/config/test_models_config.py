@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tokattn.common.config import ConfigError, load_config, validate_config
+from tokattn.common.config import ConfigError, validate_config
+from tokattn.common.config_files import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())

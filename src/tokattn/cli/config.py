@@ -7,7 +7,8 @@ import sys
 
 def check_config(paths: list[str]) -> int:
     """Validate config files (merged in order, as --configfile does); print the result."""
-    from tokattn.common.config import ConfigError, load_config
+    from tokattn.common.config import ConfigError
+    from tokattn.common.config_files import load_config
 
     try:
         config = load_config(paths)
