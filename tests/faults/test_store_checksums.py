@@ -127,7 +127,7 @@ def test_flipped_attention_chunk_fails_single_map_read(real_store, tmp_path):
 
 
 def test_word_maps_carry_checksums(tmp_path):
-    from tokattn.attention.head_analysis import WordMaps, WordMapWriter
+    from tokattn.attention.word_maps import WordMaps, WordMapWriter
 
     maps = np.random.default_rng(0).random((2, 2, 5, 5), dtype=np.float32)
     path = tmp_path / "word_maps.h5"

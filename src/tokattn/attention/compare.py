@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from tokattn.attention.head_analysis import WordMaps
+from tokattn.attention.word_maps import WordMaps
 
 COLUMNS = [
     "kind",

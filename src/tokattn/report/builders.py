@@ -106,8 +106,8 @@ def head_grid_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 def word_maps_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the chosen probe's word maps side by side across models."""
-    from tokattn.attention.head_analysis import WordMaps
     from tokattn.attention.projection import unit_spans
+    from tokattn.attention.word_maps import WordMaps
 
     probe = _probe(inputs, settings)
     maps, masses = {}, {}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from tokattn.attention.compare import compare_word_maps, js_divergence
-from tokattn.attention.head_analysis import WordMapWriter
+from tokattn.attention.word_maps import WordMapWriter
 
 
 def test_js_divergence_bounds():

@@ -16,8 +16,9 @@ import torch
 
 from tests.tiny_models import save_tiny_byte_branch_model
 from tokattn.attention.dump import dump_attention, plan_windows
-from tokattn.attention.head_analysis import WordMaps, analyze_store
+from tokattn.attention.head_analysis import analyze_store
 from tokattn.attention.store import AttentionStore
+from tokattn.attention.word_maps import WordMaps
 from tokattn.cli.store import main
 
 from .conftest import CONTEXT

@@ -8,7 +8,6 @@ from scipy.stats import entropy as scipy_entropy
 
 from tokattn.attention.head_analysis import (
     HEAD_STATS,
-    WordMaps,
     analyze_store,
     induction_targets,
     probe_head_sums,
@@ -19,6 +18,7 @@ from tokattn.attention.lower_triangle import pack_lower
 from tokattn.attention.projection import unit_spans
 from tokattn.attention.store import AttentionStore
 from tokattn.attention.store_format import AttentionRecord
+from tokattn.attention.word_maps import WordMaps
 
 
 def _record(maps, text, spans, kind="corpus", meta=None) -> AttentionRecord:

@@ -18,9 +18,10 @@ import torch
 
 from tests.tiny_models import byte_tokenizer, save_tiny_model
 from tests.unit.viewer.stores import synthetic_record
-from tokattn.attention.head_analysis import WordMapWriter, _write_parquet
+from tokattn.attention.head_analysis import _write_parquet
 from tokattn.attention.pretrained import import_pretrained
 from tokattn.attention.store_writer import AttentionStoreWriter
+from tokattn.attention.word_maps import WordMapWriter
 from tokattn.common.atomic_files import publish_dir, temp_file_beside, write_text_atomic
 from tokattn.evaluation.tasks.items import write_json_atomic, write_jsonl_atomic
 from tokattn.tokenizing.folder import save_tokenizer
