@@ -243,15 +243,12 @@ def tokenizer_metrics(
 def _builtin_parallel_texts() -> tuple[dict[str, str] | None, str | None]:
     """Return the built-in parallel texts and a note on their source, or None and why not."""
     try:
-        from tokattn.corpus.builtin_text import (
-            BuiltinTextMissing,
-            parallel_texts,
-            parallel_texts_provenance,
-        )
+        from tokattn.corpus.builtin_text import BuiltinTextMissing
+        from tokattn.tokenizing.parallel_text import parallel_texts, parallel_texts_provenance
     except ImportError as exc:
         return (
             None,
-            f"parity omitted: tokattn.corpus.builtin_text.parallel_texts is unavailable ({exc}).",
+            f"parity omitted: tokattn.tokenizing.parallel_text.parallel_texts is unavailable ({exc}).",
         )
     try:
         texts = parallel_texts()
@@ -273,7 +270,7 @@ def compute_tokenizer_metrics(
     """Compute the metrics of the tokenizer in `tokenizer_dir` on the test split, write JSON, return it.
 
     Without `parallel_texts`, parity uses the built-in parallel text from Django's
-    translation catalogs (`tokattn.corpus.builtin_text.parallel_texts`) when it is available.
+    translation catalogs (`tokattn.tokenizing.parallel_text.parallel_texts`) when it is available.
     """
     folder = Path(tokenizer_dir)
     folder = folder.parent if folder.name == "tokenizer.json" else folder

@@ -180,7 +180,7 @@ def test_compute_writes_json_and_falls_back_without_builtin_text(byte_dir, tmp_p
     assert m["parity"]["languages"]["fr"]["parity"] == 1.5
     assert [p.name for p in out.parent.iterdir()] == ["metrics.json"]  # no temp file left
 
-    monkeypatch.setitem(sys.modules, "tokattn.corpus.builtin_text", None)  # import now fails
+    monkeypatch.setitem(sys.modules, "tokattn.tokenizing.parallel_text", None)  # import now fails
     m = compute_tokenizer_metrics(byte_dir / "tokenizer.json", test_parquet, out)
     assert m["parity"] is None and "unavailable" in m["notes"]["parity"]
 
