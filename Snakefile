@@ -9,12 +9,15 @@ min_version("8.20")
 
 
 include: "rules/common.smk"
+include: "rules/inputs.smk"
+include: "rules/report_inputs.smk"
 include: "rules/data.smk"
 include: "rules/tokenizers.smk"
 include: "rules/models.smk"
 include: "rules/evaluate.smk"
 include: "rules/attention.smk"
 include: "rules/report.smk"
+include: "rules/report_page.smk"
 
 
 rule all:
