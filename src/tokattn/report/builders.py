@@ -132,7 +132,7 @@ def head_stats_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 def head_entropy_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the distribution of normalised head entropy per model, with the gate's threshold."""
-    from tokattn.report.findings import GATE_MAX_MEDIAN_ENTROPY
+    from tokattn.report.learned_gate import GATE_MAX_MEDIAN_ENTROPY
 
     heads = stack_tables(_paths(inputs["heads"]), required=("model", "entropy_norm_word"))
     return fa.head_entropy_figure(heads, GATE_MAX_MEDIAN_ENTROPY)
@@ -209,7 +209,7 @@ def _chance(inputs: Inputs):
 
 def bpb_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the bits-per-byte figure, with the test split's unigram byte entropy if given."""
-    from tokattn.report.findings import unigram_byte_entropy_bits
+    from tokattn.report.learned_gate import unigram_byte_entropy_bits
 
     unigram = unigram_byte_entropy_bits(inputs["test"]) if inputs.get("test") else None
     return fe.bpb_figure(_summary(inputs), unigram)

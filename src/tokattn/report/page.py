@@ -17,7 +17,7 @@ import pandas as pd
 from tokattn.common.atomic_files import write_text_atomic
 from tokattn.report.figures_compare import matched_heads
 from tokattn.report.figures_eval import SUMMARY_COLUMNS, headline_tables
-from tokattn.report.findings import FINDINGS_COLUMNS, GATE_COLUMNS
+from tokattn.report.findings import FINDINGS_COLUMNS
 from tokattn.report.findings_text import (
     attention_warning,
     findings_display,
@@ -25,6 +25,7 @@ from tokattn.report.findings_text import (
     not_learned,
 )
 from tokattn.report.head_types import head_types_note, head_types_table
+from tokattn.report.learned_gate import GATE_COLUMNS
 from tokattn.report.loading import ReportInputError, load_json, load_table, stack_tables
 from tokattn.report.tables import (
     corpus_table,

@@ -256,4 +256,4 @@ def test_head_entropy_from_heads_parquet(run_files):
     fig = BUILDERS["head_entropy"]({"heads": run_files["heads"]}, {})
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["m1", "m2"]
     (gate,) = [x for x in fig.axes[0].lines if "learned gate" in str(x.get_label())]
-    assert gate.get_ydata()[0] == 0.95  # findings.GATE_MAX_MEDIAN_ENTROPY
+    assert gate.get_ydata()[0] == 0.95  # learned_gate.GATE_MAX_MEDIAN_ENTROPY
