@@ -1,5 +1,6 @@
 # Input functions (get_*) of the corpus, tokenizer, training, evaluation and attention
-# rules; included from the Snakefile after common.smk, whose constants they read.
+# rules; included from the Snakefile after common.smk, whose constants they read. Library:
+# tokattn.common (config) and tokattn.corpus.hf_source (the files an hf source reads).
 
 
 def get_corpus_inputs(wildcards=None):

@@ -1,5 +1,5 @@
-# Report settings and the input functions (get_report_*) of rules/report.smk; included
-# from the Snakefile after rules/inputs.smk.
+# Report settings and the input functions (get_report_*) of rules/report.smk and
+# rules/report_page.smk (library: tokattn.report); included after rules/inputs.smk.
 
 
 REPORT = config.get("report", {})
