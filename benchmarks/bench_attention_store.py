@@ -36,14 +36,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tokattn.attention_store import (  # noqa: E402
-    AttentionRecord,
-    AttentionStore,
-    AttentionStoreWriter,
-    compression_options,
-    dataset_options,
-    pack_lower,
-)
+from tokattn.attention.lower_triangle import pack_lower
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import AttentionRecord, compression_options, dataset_options
+from tokattn.attention.store_writer import AttentionStoreWriter
 
 
 def synthetic_maps(rng, n_layers: int, n_heads: int, n: int) -> np.ndarray:

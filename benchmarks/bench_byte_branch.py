@@ -5,7 +5,7 @@
 
 Every model shares one main decoder shape (default d2 256, 4 layers, 4 heads, SwiGLU 688,
 vocabulary 8192, context 256 tokens, batch 8). `plain` is the stock `LlamaForCausalLM`
-built by `tokattn.model.build_model`; the others are `ByteBranchForCausalLM.from_llama`
+built by `tokattn.training.model.build_model`; the others are `ByteBranchForCausalLM.from_llama`
 of it with a byte branch (d1 64, 1 layer by default) and cross-attention into the first
 main layer (first_k 1) or every layer (all). `window` is both the byte branch's
 sliding self-attention window and the cross-attention window (bytes back from the end
@@ -37,8 +37,8 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from tokattn.byte_branch import ByteBranchForCausalLM  # noqa: E402
-from tokattn.model import ArmSpec, build_model, parameter_counts  # noqa: E402
+from tokattn.training.byte_branch import ByteBranchForCausalLM  # noqa: E402
+from tokattn.training.model import ArmSpec, build_model, parameter_counts  # noqa: E402
 
 
 def random_token_bytes(vocab: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,9 +23,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tokattn.builtin_text import iter_builtin  # noqa: E402
-from tokattn.config import validate_config  # noqa: E402
-from tokattn.corpus import build_corpus  # noqa: E402
+from tokattn.common.config import validate_config  # noqa: E402
+from tokattn.corpus.build import build_corpus  # noqa: E402
+from tokattn.corpus.builtin_text import iter_builtin  # noqa: E402
 
 BUILTIN_DOMAINS = {
     "python_docs": "technical",

@@ -33,9 +33,9 @@ def build_corpus(folder: Path, max_bytes: int):
     """Write built-in text as train/test parquet splits; return (train docs, test docs)."""
     import pandas as pd
 
-    from tokattn.builtin_text import iter_builtin
-    from tokattn.tasks.corpus_docs import CorpusDoc
-    from tokattn.tasks.items import stable_fraction
+    from tokattn.corpus.builtin_text import iter_builtin
+    from tokattn.evaluation.tasks.corpus_docs import CorpusDoc
+    from tokattn.evaluation.tasks.items import stable_fraction
 
     rows, total = [], 0
     for source, domain in (
@@ -66,7 +66,7 @@ def build_model(folder: Path, args) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from tokattn.tokenization import train_tokenizer
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     out = folder / "model"
     tok = train_tokenizer(
@@ -112,13 +112,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from tokattn.config import load_config
+    from tokattn.common.config_files import load_config
     from tokattn.evaluation.generation import generate
     from tokattn.evaluation.lm import score_documents
+    from tokattn.evaluation.metrics import load_rouge
     from tokattn.evaluation.model_io import load_scoring_model
     from tokattn.evaluation.scoring import choice_logliks, choice_logliks_separate
-    from tokattn.metrics import load_rouge
-    from tokattn.tasks.build import build_items
+    from tokattn.evaluation.tasks.build import build_items
 
     cfg = load_config(REPO / "config" / "config.yaml")["evaluation"]
     cfg["inference"] = {**cfg["inference"], "languages": ["en", "de", "zh"], "n_items": args.items}

@@ -43,7 +43,7 @@ SOURCES = ["python_docs", "chatterbot", "udhr", "wikipedia", "news"]
 
 def write_corpus(path: Path, max_bytes: int) -> tuple[list[str], int]:
     """Write the built-in text (at most `max_bytes`) as a corpus parquet; return texts and bytes."""
-    from tokattn.builtin_text import LICENCES, iter_builtin
+    from tokattn.corpus.builtin_text import LICENCES, iter_builtin
 
     rows, total = [], 0
     for source in SOURCES:
@@ -127,8 +127,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     from transformers import PreTrainedTokenizerFast  # noqa: F401  (imported once per job)
 
-    from tokattn.tokenization import alphabet_plan, resolve_spec, train_tokenizer
-    from tokattn.tokenizer_corpus import char_counts, text_batches
+    from tokattn.tokenizing.tokenization import alphabet_plan, resolve_spec, train_tokenizer
+    from tokattn.tokenizing.training_text import char_counts, text_batches
 
     print(f"imports (transformers tokenizer classes, tokattn): {time.perf_counter() - t0:.2f} s")
     print(

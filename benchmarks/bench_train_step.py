@@ -8,7 +8,7 @@ Both loops train the same `LlamaForCausalLM` (same arm, seed, batch, context, dt
 attention kernel, torch.compile setting) on the same synthetic token stream, in the same
 process, alternating (bare, tokattn, bare, ...) for --repeats rounds:
 
-- tokattn: `tokattn.train.train_model` end to end on a pre-tokenized split written for
+- tokattn: `tokattn.training.train.train_model` end to end on a pre-tokenized split written for
   the benchmark (uniform random ids, one byte per token). Its per-step time comes from
   train_log.csv (tokens/s per log interval), so it includes everything the loop does per
   step: reading windows from the memmap, masking, autocast, loss, backward, clipping,
@@ -51,7 +51,7 @@ PRESETS = {
 
 
 def write_split(directory: Path, split: str, n_tokens: int, vocab: int, seed: int) -> None:
-    """Write a synthetic pre-tokenized split (tokattn.tokenized layout), 1 byte per token."""
+    """Write a synthetic pre-tokenized split (tokattn.training.tokenized layout), 1 byte per token."""
     rng = np.random.default_rng(seed)
     ids = rng.integers(4, vocab, size=n_tokens, dtype=np.int64)
     doc_len = 4096
@@ -84,7 +84,7 @@ def bare_loop(spec, args, device, dtype, ids: np.ndarray) -> list[tuple[float, f
     import torch
     import torch.nn.functional as F
 
-    from tokattn.model import build_model
+    from tokattn.training.model import build_model
 
     model = build_model(spec, seed=0, attn_implementation="sdpa").to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -141,8 +141,8 @@ def tokattn_loop(
     The loop adds one train_log row per log interval; the benchmark stamps the clocks at
     each row (a wrapper around TrainLog.add), which changes nothing in the loop itself.
     """
-    from tokattn import train_log
-    from tokattn.train import train_model
+    from tokattn.training import train_log
+    from tokattn.training.train import train_model
 
     training = {
         "budget_bytes": args.steps * args.micro_batch * arm["context_tokens"],
@@ -200,10 +200,15 @@ def main(argv=None) -> int:
 
     import torch
 
-    from tokattn.model import build_model as _build
-    from tokattn.model import flops_per_token, gpu_peak_tflops, parameter_counts, resolve_arm
-    from tokattn.tokenization import train_tokenizer
-    from tokattn.train import resolve_dtype
+    from tokattn.tokenizing.tokenization import train_tokenizer
+    from tokattn.training.model import build_model as _build
+    from tokattn.training.model import (
+        flops_per_token,
+        gpu_peak_tflops,
+        parameter_counts,
+        resolve_arm,
+    )
+    from tokattn.training.train_config import resolve_dtype
 
     preset = PRESETS[args.preset]
     args.micro_batch = args.micro_batch or preset["micro"]

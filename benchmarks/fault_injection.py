@@ -40,7 +40,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from tests.faults.injection import byte_flip_run, store_contents, write_probes  # noqa: E402
 from tests.tiny_models import TRAIN_TEXT, write_corpus_parquet  # noqa: E402
-from tokattn.attention_store import AttentionStoreError  # noqa: E402
+from tokattn.attention.store_format import AttentionStoreError  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
 ARM = {
@@ -54,7 +54,7 @@ TRAINING = {
 }  # fmt: skip
 DUMP = """
 import sys
-from tokattn.attention_dump import dump_attention
+from tokattn.attention.dump import dump_attention
 dump_attention(sys.argv[1], sys.argv[2], sys.argv[3], "tiny", 0, {"device": "cpu"})
 """
 
@@ -75,8 +75,8 @@ class Tally:
 
 def setup(root: Path) -> dict:
     """Return paths of a tiny corpus, tokenizer, tokenized splits and probe set under `root`."""
-    from tokattn.tokenization import train_tokenizer
-    from tokattn.tokenized import pretokenize_split
+    from tokattn.tokenizing.tokenization import train_tokenizer
+    from tokattn.training.tokenized import pretokenize_split
 
     lines = [line for line in TRAIN_TEXT.split("\n") if line]
     corpus = root / "corpus"
@@ -108,7 +108,7 @@ def train_job(paths: dict, run: Path) -> Path:
 
 
 def start_training(job: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "tokattn.train", "--job", str(job)]
+    cmd = [sys.executable, "-m", "tokattn.training.train", "--job", str(job)]
     return subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -236,7 +236,7 @@ def disk_full(paths: dict, model: Path, root: Path, tally: Tally) -> None:
             else:
                 big = write_corpus_parquet(root / "big.parquet", [TRAIN_TEXT] * 4)
                 code = (
-                    "import sys; from tokattn.tokenized import pretokenize_split; "
+                    "import sys; from tokattn.training.tokenized import pretokenize_split; "
                     "pretokenize_split(sys.argv[1], sys.argv[2], sys.argv[3], 'train', False)"
                 )
                 cmd = [

@@ -1,3 +1,7 @@
+# Attention stage: library tokattn.attention (src/tokattn/attention/), tests tests/unit/attention/.
+# Writes results/{experiment}/probes/, attention/ and analysis/.
+
+
 rule build_probes:
     """Build the shared probe texts (probes/probes.jsonl) every model is dumped on."""
     input:

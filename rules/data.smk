@@ -1,3 +1,7 @@
+# Corpus stage: library tokattn.corpus (src/tokattn/corpus/), tests tests/unit/corpus/.
+# Writes results/{experiment}/corpus/.
+
+
 rule prepare_corpus:
     """Build the train/val/test parquet splits and stats.json from the corpus sources."""
     input:

@@ -1,3 +1,7 @@
+# Evaluation stage: library tokattn.evaluation (src/tokattn/evaluation/, with tasks/ and
+# metrics/), tests tests/unit/evaluation/. Writes results/{experiment}/eval/.
+
+
 rule eval_items:
     """Build the items of one benchmark task (inference, memory, summarization)."""
     input:

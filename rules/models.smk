@@ -1,3 +1,7 @@
+# Training stage: library tokattn.training (src/tokattn/training/), tests tests/unit/training/.
+# Writes results/{experiment}/tokenized/, models/ and checkpoints/.
+
+
 rule pretokenize:
     """Tokenize one corpus split with one tokenizer into token ids and byte counts."""
     input:

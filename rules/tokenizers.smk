@@ -1,3 +1,7 @@
+# Tokenizer stage: library tokattn.tokenizing (src/tokattn/tokenizing/), tests tests/unit/tokenizing/.
+# Writes results/{experiment}/tokenizers/.
+
+
 rule train_tokenizer:
     """Train one tokenizer on the train split and save its AutoTokenizer folder."""
     input:

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w")  # noqa: SIM115 - lives for the whole job
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
-from tokattn.head_analysis import analyze_store  # noqa: E402
+from tokattn.attention.head_analysis import analyze_store  # noqa: E402
 
 analyze_store(
     snakemake.input.store,

@@ -6,6 +6,6 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w")  # noqa: SIM115 - lives for the whole job
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
-from tokattn.attention_compare import compare_word_maps  # noqa: E402
+from tokattn.attention.compare import compare_word_maps  # noqa: E402
 
 compare_word_maps(list(snakemake.input.word_maps), snakemake.output[0])

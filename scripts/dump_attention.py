@@ -10,7 +10,7 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 
 import torch  # noqa: E402
 
-from tokattn.attention_dump import dump_attention  # noqa: E402
+from tokattn.attention.dump import dump_attention  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
 dump_attention(

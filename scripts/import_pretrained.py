@@ -6,6 +6,6 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w")  # noqa: SIM115 - lives for the whole job
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
-from tokattn.pretrained import import_pretrained  # noqa: E402
+from tokattn.attention.pretrained import import_pretrained  # noqa: E402
 
 import_pretrained(snakemake.params.spec, snakemake.params.out_dir)

@@ -10,7 +10,7 @@ logging.basicConfig(
     level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
 )
 
-from tokattn.corpus import build_corpus  # noqa: E402
+from tokattn.corpus.build import build_corpus  # noqa: E402
 
 build_corpus(
     snakemake.params.corpus,

@@ -10,7 +10,7 @@ logging.basicConfig(
     level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
 )
 
-from tokattn.tokenizer_metrics import compute_tokenizer_metrics  # noqa: E402
+from tokattn.tokenizing.metrics import compute_tokenizer_metrics  # noqa: E402
 
 compute_tokenizer_metrics(
     Path(snakemake.input.tokenizer).parent, snakemake.input.test, snakemake.output[0]

@@ -6,6 +6,6 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w")  # noqa: SIM115 - lives for the whole job
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
-from tokattn.tokenizer_metrics import write_metrics_table  # noqa: E402
+from tokattn.tokenizing.metrics import write_metrics_table  # noqa: E402
 
 write_metrics_table(list(snakemake.input), snakemake.output[0])

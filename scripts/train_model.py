@@ -6,7 +6,7 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w")  # noqa: SIM115 - lives for the whole job
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
-from tokattn.train import train_model  # noqa: E402
+from tokattn.training.train import train_model  # noqa: E402
 
 train_model(
     arm=snakemake.params.arm,

@@ -13,7 +13,7 @@ logging.basicConfig(
 # The Rust trainer's thread pool reads this once, before tokenizers is first used.
 os.environ.setdefault("RAYON_NUM_THREADS", str(snakemake.threads))
 
-from tokattn.tokenization import train_tokenizer  # noqa: E402
+from tokattn.tokenizing.tokenization import train_tokenizer  # noqa: E402
 
 train_tokenizer(
     snakemake.params.spec,

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w")  # noqa: SIM115 - lives for the whole job
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
-from tokattn.tasks.build import write_training_mix  # noqa: E402
+from tokattn.evaluation.tasks.build import write_training_mix  # noqa: E402
 
 write_training_mix(
     snakemake.params.evaluation,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tokattn.tasks.corpus_docs import CorpusDoc
+from tokattn.evaluation.tasks.corpus_docs import CorpusDoc
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def corpus_docs(split: str) -> list[CorpusDoc]:
 
 def tiny_eval_config() -> dict:
     """Return the `evaluation` section of config/tiny.yaml with schema defaults filled in."""
-    from tokattn.config import load_config
+    from tokattn.common.config_files import load_config
 
     return load_config(REPO / "config" / "tiny.yaml")["evaluation"]
 

@@ -72,7 +72,7 @@ def _template(tok: Tokenizer) -> None:
 def byte_tokenizer() -> Tokenizer:
     """Return a byte-level tokenizer: 4 specials + 256 GPT-2 byte symbols, no merges."""
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    from tokattn.byte_spans import BYTE_ENCODER
+    from tokattn.common.byte_spans import BYTE_ENCODER
 
     vocab = {s: i for i, s in enumerate(SPECIALS)}
     for b in range(256):
@@ -133,8 +133,8 @@ def save_tiny_model(
 
 
 def train_real_bpe_tokenizer(folder: str | Path, vocab_size: int = 500) -> Path:
-    """Train a tokenizer of the project's `bpe` kind (tokattn.tokenization) on TRAIN_TEXT."""
-    from tokattn.tokenization import train_tokenizer
+    """Train a tokenizer of the project's `bpe` kind (tokattn.tokenizing.tokenization) on TRAIN_TEXT."""
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,13 +153,13 @@ def save_tiny_byte_branch_model(
     cross_layers=(0, 1),
     cross_window_bytes: int | None = None,
 ) -> Path:
-    """Write a tiny byte-branch model (tokattn.byte_branch) on a trained tokenizer; return it.
+    """Write a tiny byte-branch model (tokattn.training.byte_branch) on a trained tokenizer; return it.
 
     The main decoder is shaped like `save_tiny_model`'s; the cross-attention gates are 1
     (not the training init 0) and the queries sharpened, so the bytes change every logit.
     """
-    from tokattn.byte_branch import ByteBranchForCausalLM, token_byte_table
-    from tokattn.tokenization import load_tokenizer
+    from tokattn.tokenizing.tokenization import load_tokenizer
+    from tokattn.training.byte_branch import ByteBranchForCausalLM, token_byte_table
 
     folder = Path(folder)
     tokenizer = load_tokenizer(tokenizer_dir)

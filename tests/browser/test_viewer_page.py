@@ -10,8 +10,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
 from tests.unit.viewer.stores import cross_record, synthetic_record
-from tokattn.attention_store import AttentionStore
-from tokattn.projection import project_maps, project_record, unit_spans
+from tokattn.attention.projection import project_maps, project_record, unit_spans
+from tokattn.attention.store import AttentionStore
 from tokattn.viewer import build_viewer
 from tokattn.viewer.page import render_page, write_page
 from tokattn.viewer.payload import probe_payload
@@ -130,7 +130,7 @@ def test_comparison_page(driver, tiny_stores, tmp_path, artifacts):
         assert js(driver, f"{API}.highlighted({m})") == expected
         colours = js(driver, f"{API}.blockColours(0, {m})")
         assert NEUTRAL not in colours[1:] and len(set(colours)) > 1
-        # The page's word frame agrees with tokattn.projection on the same maps.
+        # The page's word frame agrees with tokattn.attention.projection on the same maps.
         maps, _ = project_record(record, "word", layers=[0])
         _, mass = project_maps(
             record.attention_maps(0), record.byte_spans, unit_spans(record.text, "word"), True
@@ -138,7 +138,7 @@ def test_comparison_page(driver, tiny_stores, tmp_path, artifacts):
         for head in (0, 3):
             row = np.array(js(driver, f"{API}.projectedRow({m}, 0, {head}, {word})"))
             assert np.abs(row - maps[0, head, word]).max() < 0.02
-            # The mass kept off BOS before renormalising, as tokattn.projection has it.
+            # The mass kept off BOS before renormalising, as tokattn.attention.projection has it.
             kept = js(driver, f"{API}.projectedMass({m}, 0, {head}, {word})")
             assert abs(kept - mass[head, word]) < 0.02
             column = np.array(js(driver, f"{API}.projectedColumn({m}, 0, {head}, {word})"))

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tokattn.config import ConfigError, load_config, read_config_file, validate_config
+from tokattn.common.config import ConfigError, validate_config
+from tokattn.common.config_files import load_config, read_config_file
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())

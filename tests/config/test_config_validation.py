@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tokattn.config import ConfigError, load_config, validate_config
+from tokattn.common.config import ConfigError, validate_config
+from tokattn.common.config_files import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
@@ -277,10 +278,12 @@ def test_snakemake_rejects_malformed_configs_before_any_job(tmp_path):
 
 
 def test_config_reference_is_up_to_date():
-    from tokattn.config import schema_markdown
+    from tokattn.common.schema_doc import schema_markdown
 
     doc = (REPO / "docs" / "config.md").read_text()
-    assert doc == schema_markdown(), "regenerate: python -m tokattn.config > docs/config.md"
+    assert doc == schema_markdown(), (
+        "regenerate: python -m tokattn.common.schema_doc > docs/config.md"
+    )
     assert "`tokenizers[].vocab_size`" in doc
 
 

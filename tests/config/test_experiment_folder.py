@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tokattn.config import ConfigError, validate_config
+from tokattn.common.config import ConfigError, validate_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "config" / "schema.yaml"

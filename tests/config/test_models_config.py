@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tokattn.config import ConfigError, load_config, validate_config
+from tokattn.common.config import ConfigError, validate_config
+from tokattn.common.config_files import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
@@ -183,7 +184,7 @@ def test_shipped_configs_train_every_arm_on_a_configured_tokenizer(name):
 
 
 def test_byte_branch_defaults_and_every_cross_layer_form_are_valid():
-    from tokattn.model import byte_branch_options
+    from tokattn.training.model import byte_branch_options
 
     def branch(c):
         c["models"][1]["byte_branch"] = {"d_model": 32, "n_layers": 1}

@@ -134,8 +134,8 @@ def _is_planned(path: str, planned: set[str]) -> bool:
 
 def _tiny_probe_ids() -> set[str]:
     """Probe ids the tiny config makes that do not depend on the corpus."""
-    from tokattn import probes
-    from tokattn.config import validate_config
+    from tokattn.attention import probes
+    from tokattn.common.config import validate_config
 
     config = validate_config(yaml.safe_load((ROOT / TINY).read_text()), ROOT / "config/schema.yaml")
     cfg = {**probes.DEFAULTS, **config.get("probes", {})}
@@ -144,17 +144,18 @@ def _tiny_probe_ids() -> set[str]:
 
 def _parse_tokattn(argv: tuple[str, ...]):
     """Parse a tokattn command with its own parser; return (subcommand, namespace)."""
-    from tokattn import attention_store_cli, cli
+    from tokattn import cli
+    from tokattn.cli import store as store_cli
     from tokattn.viewer import __main__ as viewer_cli
 
     if argv[0] == "tokattn":
         top = cli.parser().parse_args(argv[1:])
         command, rest = top.command, top.args
     else:
-        command = {"tokattn.attention_store": "store", "tokattn.viewer": "view"}[argv[2]]
+        command = {"tokattn.cli.store": "store", "tokattn.viewer": "view"}[argv[2]]
         rest = list(argv[3:])
     if command == "store":
-        return command, attention_store_cli.parser().parse_args(rest)
+        return command, store_cli.parser().parse_args(rest)
     return command, viewer_cli.parser().parse_args(rest)
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tokattn.attention_store import AttentionStore, AttentionStoreError
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import AttentionStoreError
 
 PROBE_TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -35,7 +36,7 @@ def write_probes(path: Path, texts: list[str] = PROBE_TEXTS) -> Path:
 def tiny_store(folder: Path, compression: str = "blosc2") -> Path:
     """Dump a real attention store of a tiny random Llama on PROBE_TEXTS; return its path."""
     from tests.tiny_models import save_tiny_model
-    from tokattn.attention_dump import dump_attention
+    from tokattn.attention.dump import dump_attention
 
     folder.mkdir(parents=True, exist_ok=True)
     model = save_tiny_model(folder / "model", "byte", context=64)

@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 
 from tests.tiny_models import save_tiny_model
-from tokattn.attention_dump import dump_attention
-from tokattn.attention_store import AttentionStore, AttentionStoreWriter
-from tokattn.config import validate_config
-from tokattn.corpus import build_corpus
-from tokattn.probes import build_probes
+from tokattn.attention.dump import dump_attention
+from tokattn.attention.probes import build_probes
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_writer import AttentionStoreWriter
+from tokattn.common.config import validate_config
+from tokattn.corpus.build import build_corpus
 
 LINES = [
     "\ufeffThe first line of the file starts with a byte-order mark, then plain words.",

@@ -11,12 +11,12 @@ import pytest
 
 from tests.faults.injection import write_probes
 from tests.tiny_models import TRAIN_TEXT, save_tiny_model, write_corpus_parquet
-from tokattn.tokenized import pretokenize_split
+from tokattn.training.tokenized import pretokenize_split
 
 ROOT = Path(__file__).resolve().parents[2]
 DUMP = """
 import sys
-from tokattn.attention_dump import dump_attention
+from tokattn.attention.dump import dump_attention
 dump_attention(sys.argv[1], sys.argv[2], sys.argv[3], "tiny", 0, {"device": "cpu"})
 """
 

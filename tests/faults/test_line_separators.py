@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from tests.tiny_models import write_corpus_parquet
-from tokattn.attention_dump import iter_probes
-from tokattn.probes import build_probes
+from tokattn.attention.dump import iter_probes
+from tokattn.attention.probes import build_probes
+from tokattn.evaluation.tasks.files import read_choice_file
+from tokattn.evaluation.tasks.items import read_jsonl
 from tokattn.report.loading import load_probes
-from tokattn.tasks.files import read_choice_file
-from tokattn.tasks.items import read_jsonl
 
 SEPARATORS = "A line\u2028separator, a paragraph\u2029separator and a next-line\u0085mark here."
 

@@ -8,9 +8,9 @@ from transformers import AutoModelForCausalLM
 
 from tests.faults.injection import write_probes
 from tests.tiny_models import save_tiny_model
-from tokattn.attention_dump import dump_attention
+from tokattn.attention.dump import dump_attention
+from tokattn.common.model_checks import NonFiniteModelError
 from tokattn.evaluation.model_io import load_scoring_model
-from tokattn.model_checks import NonFiniteModelError
 
 
 def _broken_model(folder, how: str):
@@ -49,7 +49,7 @@ def test_evaluation_refuses_and_names_the_folder(broken):
 def test_probe_output_overflow_is_caught_per_probe():
     import numpy as np
 
-    from tokattn.model_checks import check_finite_arrays
+    from tokattn.common.model_checks import check_finite_arrays
 
     arrays = {"entropy": np.array([0.1, np.nan], np.float32), "token_ids": np.arange(2)}
     with pytest.raises(NonFiniteModelError, match="model m: probe p3: entropy holds 1"):
@@ -62,7 +62,7 @@ def test_head_analysis_refuses_a_store_with_nan_maps(real_store, tmp_path):
     import h5py
     import numpy as np
 
-    from tokattn.head_analysis import analyze_store
+    from tokattn.attention.head_analysis import analyze_store
 
     bad = tmp_path / "seed0.h5"
     shutil.copy(real_store, bad)

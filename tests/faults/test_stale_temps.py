@@ -11,14 +11,15 @@ from pathlib import Path
 
 from tests.faults.injection import write_probes
 from tests.tiny_models import save_tiny_model
-from tokattn.atomic_files import remove_stale_temps
-from tokattn.attention_dump import dump_attention
-from tokattn.attention_store import AttentionStore, AttentionStoreWriter
+from tokattn.attention.dump import dump_attention
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_writer import AttentionStoreWriter
+from tokattn.common.atomic_files import remove_stale_temps
 
 ROOT = Path(__file__).resolve().parents[2]
 DUMP = """
 import sys
-from tokattn.attention_dump import dump_attention
+from tokattn.attention.dump import dump_attention
 dump_attention(sys.argv[1], sys.argv[2], sys.argv[3], "tiny", 0, {"device": "cpu"})
 """
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tests.faults.injection import byte_flip_run, store_contents
-from tokattn.attention_store import ATTRS_CHECKSUM, AttentionStore, AttentionStoreError
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import ATTRS_CHECKSUM, AttentionStoreError
 
 
 def test_random_byte_flips_are_never_silent(real_store, tmp_path):
@@ -126,7 +127,7 @@ def test_flipped_attention_chunk_fails_single_map_read(real_store, tmp_path):
 
 
 def test_word_maps_carry_checksums(tmp_path):
-    from tokattn.head_analysis import WordMaps, WordMapWriter
+    from tokattn.attention.word_maps import WordMaps, WordMapWriter
 
     maps = np.random.default_rng(0).random((2, 2, 5, 5), dtype=np.float32)
     path = tmp_path / "word_maps.h5"

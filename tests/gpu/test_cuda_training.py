@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tokattn.model import ArmSpec, build_model
-from tokattn.optim import make_optimizer
+from tokattn.training.model import ArmSpec, build_model
+from tokattn.training.optim import make_optimizer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

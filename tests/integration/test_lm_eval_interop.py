@@ -16,9 +16,9 @@ from tests.tiny_models import save_tiny_model
 from tokattn.evaluation.lm import bits_per_byte, score_documents
 from tokattn.evaluation.model_io import load_scoring_model
 from tokattn.evaluation.scoring import choice_logliks
-from tokattn.tasks.build import build_items
-from tokattn.tasks.corpus_docs import CorpusDoc
-from tokattn.tasks.items import load_items, save_items
+from tokattn.evaluation.tasks.build import build_items
+from tokattn.evaluation.tasks.corpus_docs import CorpusDoc
+from tokattn.evaluation.tasks.items import load_items, save_items
 
 lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is not installed (pip install lm-eval)")
 

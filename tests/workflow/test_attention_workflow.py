@@ -21,7 +21,7 @@ def _runs(config):
 
 
 def test_attention_outputs(tiny_attention, tiny_config):
-    from tokattn.attention_store import AttentionStore
+    from tokattn.attention.store import AttentionStore
 
     results = tiny_attention / "results" / "tiny"
     probes = [
@@ -87,8 +87,8 @@ def _check_cross_attention(store, arm) -> None:
 def test_dumped_attention_matches_reloaded_model(tiny_attention, tiny_config):
     from transformers import AutoModelForCausalLM
 
-    import tokattn.byte_branch  # noqa: F401  (byte-branch folders load through Auto classes)
-    from tokattn.attention_store import AttentionStore
+    import tokattn.training.byte_branch  # noqa: F401  (byte-branch folders load through Auto classes)
+    from tokattn.attention.store import AttentionStore
 
     results = tiny_attention / "results" / "tiny"
     for model_name in [arm["name"] for arm in tiny_config["models"]]:

@@ -62,8 +62,8 @@ def test_every_arm_and_seed_is_trained_on_the_same_bytes(tiny_trained, tiny_conf
     tok = AutoTokenizer.from_pretrained(folder)
     ids = tok("The for statement", return_tensors="pt")["input_ids"]
     assert model(input_ids=ids).logits.shape == (1, ids.shape[1], model.config.vocab_size)
-    # The byte-branch arm loads through the Auto classes once tokattn.byte_branch is imported.
-    import tokattn.byte_branch  # noqa: F401
+    # The byte-branch arm loads through the Auto classes once tokattn.training.byte_branch is imported.
+    import tokattn.training.byte_branch  # noqa: F401
 
     for name in _branch_arms(tiny_config):
         folder = results / "models" / name / "seed0"

@@ -1,7 +1,7 @@
-"""Scoring trained models: bits per byte, multiple choice, retention, summarization.
+"""Evaluation stage (rules/evaluate.smk): build the benchmark items, score every model on them.
 
-Modules: `model_io` (load a model folder), `lm` (bits per byte), `scoring` (choice
-log-likelihoods with a shared-prefix cache), `generation` (byte-budgeted decoding),
-`runners` (one function per task writing `{task}.json` + `{task}.jsonl`) and
-`aggregate` (bootstrap CIs, `summary.csv`).
+Takes: the corpus splits (for `tasks`), the trained model folders and the config's `eval`.
+Writes: `eval/items/{task}.jsonl`, `eval/{model}/seed{seed}/{task}.json` (+ `.jsonl`), `eval/summary.csv`.
+Entry points: `tasks.build` (items), `runners` (one function per task), `aggregate` (summary.csv);
+`lm`, `scoring`, `generation`, `model_io` and `metrics` (local ROUGE) serve the runners.
 """

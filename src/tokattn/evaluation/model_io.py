@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from tokattn.model_checks import check_finite_model
+from tokattn.common.model_checks import check_finite_model
 
 # Models that take no KV cache: every step recomputes the full sequence. The byte branch
 # rebuilds its byte frame from the whole token sequence, so a cached prefix cannot be
@@ -28,7 +28,7 @@ class ScoringModel:
 
     def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         """Return token ids (no special tokens) and the UTF-8 byte span of each token."""
-        from tokattn.tokenization import token_byte_spans_from_offsets
+        from tokattn.tokenizing.tokenization import token_byte_spans_from_offsets
 
         enc = self.tokenizer.backend_tokenizer.encode(text, add_special_tokens=False)
         spans = token_byte_spans_from_offsets(self.tokenizer, text, enc.tokens, enc.offsets)
@@ -78,7 +78,7 @@ def load_scoring_model(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import tokattn.byte_branch  # noqa: F401  (registers the byte-branch model class)
+    import tokattn.training.byte_branch  # noqa: F401  (registers the byte-branch model class)
 
     path = Path(path)
     dev = resolve_device(device)

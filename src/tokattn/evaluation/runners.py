@@ -21,8 +21,8 @@ from tokattn.evaluation.generation import generate
 from tokattn.evaluation.lm import LN2, score_documents
 from tokattn.evaluation.model_io import ScoringModel, load_scoring_model
 from tokattn.evaluation.scoring import choice_bytes, choice_logliks
-from tokattn.tasks.corpus_docs import load_corpus_docs
-from tokattn.tasks.items import load_items, write_json_atomic, write_jsonl_atomic
+from tokattn.evaluation.tasks.corpus_docs import load_corpus_docs
+from tokattn.evaluation.tasks.items import load_items, write_json_atomic, write_jsonl_atomic
 
 
 def _load(model_dir, cfg: Mapping, threads: int | None) -> ScoringModel:
@@ -206,7 +206,7 @@ def evaluate_summarization(
     model_dir, items_jsonl, cfg: Mapping, out_json, out_jsonl, model_name="", seed=0, threads=None
 ) -> dict:
     """Generate summaries (byte budget) and score ROUGE-1/2/L/Lsum with the local module."""
-    from tokattn.metrics import load_rouge
+    from tokattn.evaluation.metrics import load_rouge
 
     c, g = cfg["summarization"], cfg["generation"]
     items = load_items("summarization", items_jsonl)

@@ -1,4 +1,8 @@
-"""The HTML report: figures (matplotlib, Agg), tables and a generated text section.
+"""Report stage (rules/report.smk): figures (matplotlib, Agg), tables and generated findings.
+
+Takes: every stage's results (tokenizer metrics, train logs, heads/compare parquet, eval/summary.csv).
+Writes: `report/index.html` with `report/figures/` (and `report/viewer/` through tokattn.viewer).
+Entry points: `builders` (one function per figure set, reading result files), `page.build_page`.
 
 Figure functions (``figures_*``) take plain data (DataFrames, arrays) and return a
 matplotlib Figure; ``builders`` reads the result files and calls them; ``page`` writes

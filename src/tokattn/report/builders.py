@@ -92,7 +92,7 @@ def segmentation_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 def head_grid_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the layer × head grid of one run's maps for the chosen probe."""
-    from tokattn.attention_store import AttentionStore
+    from tokattn.attention.store import AttentionStore
 
     probe = _probe(inputs, settings)
     with AttentionStore(inputs["store"]) as store:
@@ -106,8 +106,8 @@ def head_grid_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 def word_maps_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the chosen probe's word maps side by side across models."""
-    from tokattn.head_analysis import WordMaps
-    from tokattn.projection import unit_spans
+    from tokattn.attention.projection import unit_spans
+    from tokattn.attention.word_maps import WordMaps
 
     probe = _probe(inputs, settings)
     maps, masses = {}, {}
@@ -132,7 +132,7 @@ def head_stats_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 def head_entropy_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the distribution of normalised head entropy per model, with the gate's threshold."""
-    from tokattn.report.findings import GATE_MAX_MEDIAN_ENTROPY
+    from tokattn.report.learned_gate import GATE_MAX_MEDIAN_ENTROPY
 
     heads = stack_tables(_paths(inputs["heads"]), required=("model", "entropy_norm_word"))
     return fa.head_entropy_figure(heads, GATE_MAX_MEDIAN_ENTROPY)
@@ -154,7 +154,7 @@ def matched_heads_builder(inputs: Inputs, settings: Mapping) -> Figure:
 
 def cross_attention_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the token × byte cross-attention of the chosen probe (a note if none is stored)."""
-    from tokattn.attention_store import AttentionStore
+    from tokattn.attention.store import AttentionStore
 
     probe = _probe(inputs, settings)
     with AttentionStore(inputs["store"]) as store:
@@ -196,8 +196,8 @@ def _summary(inputs: Inputs):
 
 def _chance(inputs: Inputs):
     """Chance levels of the eval items files in inputs['eval_items'] (task = file stem), or None."""
-    from tokattn.tasks.chance import chance_levels
-    from tokattn.tasks.items import read_jsonl
+    from tokattn.evaluation.tasks.chance import chance_levels
+    from tokattn.evaluation.tasks.items import read_jsonl
 
     paths = _paths(inputs["eval_items"]) if inputs.get("eval_items") else []
     for path in paths:
@@ -209,7 +209,7 @@ def _chance(inputs: Inputs):
 
 def bpb_builder(inputs: Inputs, settings: Mapping) -> Figure:
     """Return the bits-per-byte figure, with the test split's unigram byte entropy if given."""
-    from tokattn.report.findings import unigram_byte_entropy_bits
+    from tokattn.report.learned_gate import unigram_byte_entropy_bits
 
     unigram = unigram_byte_entropy_bits(inputs["test"]) if inputs.get("test") else None
     return fe.bpb_figure(_summary(inputs), unigram)

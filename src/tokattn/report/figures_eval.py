@@ -2,7 +2,7 @@
 
 The CI columns are taken from summary.csv as they are (t-interval over seeds widened by
 the item noise, tokattn.evaluation.aggregate); nothing here recomputes them. Every figure shows the
-chance level where one exists (dotted black: `tokattn.tasks.chance`; for bits per byte,
+chance level where one exists (dotted black: `tokattn.evaluation.tasks.chance`; for bits per byte,
 the order-0 byte entropy of the test split), and a panel where every model scored exactly
 0 shows a notice saying so instead of an empty chart.
 """
@@ -232,7 +232,7 @@ def memory_figure(
 def rouge_figure(summary: pd.DataFrame, metrics=("rouge1", "rouge2", "rougeL")) -> Figure:
     """Return ROUGE F1 per metric (x) and model (colour), bars with CI whiskers.
 
-    ROUGE has no chance level (see `tokattn.tasks.chance`); the title says so.
+    ROUGE has no chance level (see `tokattn.evaluation.tasks.chance`); the title says so.
     """
     models = _models(summary)
     colors = model_colors(models)

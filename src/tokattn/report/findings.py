@@ -34,12 +34,9 @@ Measures per frame:
   `JS(A_i, B_i) − mean_j≠i (JS(A_i, A_j), JS(B_i, B_j))` (B's layer at the nearest
   relative depth); the floors of different i share runs, so the CI is approximate;
 - benchmarks: every chance-level metric of each arm against its chance level
-  (`tokattn.tasks.chance`), and every benchmark metric between arms.
+  (`tokattn.evaluation.tasks.chance`), and every benchmark metric between arms.
 
-The **did the models learn?** gate fails an arm whose test bits per byte (mean over
-seeds) is within 0.5 bits of the test split's order-0 byte entropy, or whose median
-word-frame normalised entropy over all heads and seeds is above 0.95 (near-uniform
-attention): no attention conclusion holds for it, and its attention rows carry a caveat.
+The **did the models learn?** gate is learned_gate.py.
 """
 
 from __future__ import annotations
@@ -55,11 +52,9 @@ import pandas as pd
 
 from tokattn.evaluation.aggregate import GROUP_COLUMNS
 from tokattn.report.figures_compare import same_depth_js
+from tokattn.report.learned_gate import bpb_groups, learned_gate, unigram_byte_entropy_bits
 from tokattn.report.loading import ReportInputError, load_json, load_table
 from tokattn.report.paired_stats import CONFIDENCE, item_se, paired_difference
-
-GATE_BPB_MARGIN_BITS = 0.5
-GATE_MAX_MEDIAN_ENTROPY = 0.95
 
 FINDINGS_COLUMNS = [
     "measure",
@@ -76,15 +71,6 @@ FINDINGS_COLUMNS = [
     "effect_size",
     "verdict",
     "caveat",
-]
-GATE_COLUMNS = [
-    "arm",
-    "test_bpb",
-    "unigram_bits",
-    "gap_bits",
-    "median_entropy_norm_word",
-    "learned",
-    "reason",
 ]
 
 
@@ -112,24 +98,6 @@ HEAD_MEASURES = [
     HeadMeasure("prev_token_score_per_token", "previous-token score", "per token"),
     HeadMeasure("induction_score", "induction score", "per token"),
 ]
-
-
-def unigram_byte_entropy_bits(test_parquet: str | Path, column: str = "text") -> float:
-    """Return the order-0 (unigram) entropy of the UTF-8 bytes of a corpus split, bits per byte."""
-    import pyarrow.parquet as pq
-
-    path = Path(test_parquet)
-    if not path.is_file():
-        raise ReportInputError(f"{path}: no such file (run the corpus stage)")
-    counts = np.zeros(256, np.int64)
-    for text in pq.read_table(path, columns=[column]).column(column).to_pylist():
-        if text:
-            counts += np.bincount(np.frombuffer(text.encode("utf-8"), np.uint8), minlength=256)
-    total = counts.sum()
-    if not total:
-        raise ReportInputError(f"{path}: no text bytes to estimate the unigram entropy from")
-    p = counts[counts > 0] / total
-    return float(-(p * np.log2(p)).sum())
 
 
 def eval_metrics(runs: Iterable[tuple[str, int, str | Path]]) -> pd.DataFrame:
@@ -163,16 +131,6 @@ def _by_seed(df: pd.DataFrame, value: str = "value") -> dict[int, float]:
     return {int(s): float(v) for s, v in df.groupby("seed")[value].mean().items()}
 
 
-def _bpb_groups(evals: pd.DataFrame) -> pd.DataFrame:
-    """Bits per byte rows overall and per language or per domain, with a group label."""
-    lm = evals[(evals["task"] == "lm") & (evals["metric"] == "bits_per_byte")]
-    lang, dom = lm["language"] != "all", lm["domain"] != "all"
-    lm = lm[~(lang & dom)]
-    group = np.where(lang, "language " + lm["language"], "overall")
-    group = np.where(dom, "domain " + lm["domain"], group)
-    return lm.assign(group=group)
-
-
 def _layer_table(heads: pd.DataFrame) -> pd.DataFrame:
     """Per (arm, seed, group) the mean over heads of every head measure; groups: layers and all."""
     frames = []
@@ -204,48 +162,6 @@ def _chance_se(arm_rows: pd.DataFrame, level: pd.DataFrame) -> dict[int, float]:
         int(seed): math.sqrt(var / k) if k > 0 and math.isfinite(var) else math.nan
         for seed, k in n.items()
     }
-
-
-def learned_gate(
-    evals: pd.DataFrame, heads: pd.DataFrame, unigram_bits: float | None, arms: Sequence[str]
-) -> pd.DataFrame:
-    """Return one row per arm: test bits per byte, baseline, gap, median entropy, learned, why."""
-    bpb = _bpb_groups(evals) if len(evals) else pd.DataFrame(columns=["arm", "group", "value"])
-    bpb = bpb[bpb["group"] == "overall"]
-    rows = []
-    for arm in arms:
-        test = bpb.loc[bpb["arm"] == arm, "value"]
-        test_bpb = float(test.mean()) if len(test) else math.nan
-        ent = heads.loc[heads["arm"] == arm, "entropy_norm_word"] if len(heads) else []
-        ent = pd.Series(ent, dtype=float).dropna()
-        median = float(ent.median()) if len(ent) else math.nan
-        gap = unigram_bits - test_bpb if unigram_bits is not None else math.nan
-        reasons = []
-        if np.isfinite(gap) and gap < GATE_BPB_MARGIN_BITS:
-            reasons.append(
-                f"test bits per byte {test_bpb:.3f} is within {GATE_BPB_MARGIN_BITS} bits of "
-                f"the unigram byte entropy {unigram_bits:.3f}"
-            )
-        if np.isfinite(median) and median > GATE_MAX_MEDIAN_ENTROPY:
-            reasons.append(
-                f"median normalised word-frame entropy {median:.3f} > "
-                f"{GATE_MAX_MEDIAN_ENTROPY} (near-uniform attention)"
-            )
-        known = np.isfinite(gap) or np.isfinite(median)
-        rows.append(
-            {
-                "arm": arm,
-                "test_bpb": test_bpb,
-                "unigram_bits": math.nan if unigram_bits is None else unigram_bits,
-                "gap_bits": gap,
-                "median_entropy_norm_word": median,
-                "learned": (not reasons) if known else None,
-                "reason": "; ".join(reasons)
-                if reasons
-                else ("" if known else "no test bits per byte or head statistics"),
-            }
-        )
-    return pd.DataFrame(rows, columns=GATE_COLUMNS)
 
 
 def _pair_rows(table, measure, frame, group, arms, tokenizers, attention) -> list[dict]:
@@ -328,7 +244,7 @@ def findings_table(
     """Return every finding (columns FINDINGS_COLUMNS), largest effect first."""
     rows: list[dict] = []
     if len(evals):
-        for group, sub in _bpb_groups(evals).groupby("group", sort=True):
+        for group, sub in bpb_groups(evals).groupby("group", sort=True):
             rows += _pair_rows(sub, "bits per byte", "per byte", group, arms, tokenizers, False)
         bench = evals[(evals["task"] != "lm") & (evals["language"] == "all")]
         bench = bench[(bench["domain"] == "all") & (bench["distance_bytes"] == "all")]
@@ -401,8 +317,8 @@ def compute_findings(
     arms: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (findings, gate) from a run's files; `item_paths`: task → eval items JSONL."""
-    from tokattn.tasks.chance import chance_levels
-    from tokattn.tasks.items import read_jsonl
+    from tokattn.evaluation.tasks.chance import chance_levels
+    from tokattn.evaluation.tasks.items import read_jsonl
 
     evals = eval_metrics(eval_runs)
     frames = [load_table(p, required=("model", "seed", "layer", "head")) for p in heads_paths]

@@ -7,11 +7,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from tokattn.report.findings import (
-    FINDINGS_COLUMNS,
-    GATE_BPB_MARGIN_BITS,
-    GATE_MAX_MEDIAN_ENTROPY,
-)
+from tokattn.report.findings import FINDINGS_COLUMNS
+from tokattn.report.learned_gate import GATE_BPB_MARGIN_BITS, GATE_MAX_MEDIAN_ENTROPY
 from tokattn.report.paired_stats import DIFFERS, NOISE
 
 

@@ -1,7 +1,7 @@
 """Head types that emerged: per arm, the best head and the count of heads above a threshold.
 
 Four known head types, each read from one column of heads.parquet (means over every
-probe, `tokattn.head_analysis`):
+probe, `tokattn.attention.head_analysis`):
 
 - previous token: `prev_token_score_per_token` (per token: with a byte tokenizer the
   previous token is the previous byte, so compare it only within a tokenizer);
@@ -30,7 +30,7 @@ PREV_TOKEN_THRESHOLD = 0.5  # more on the previous token than on every other key
 PREV_WORD_THRESHOLD = 0.5  # more on the previous word than on every other word together
 SINK_THRESHOLD = 0.5  # more parked on BOS than spread over the text
 # Induction queries sit in the second copy of a repeated span (about half the probe, many
-# words: tokattn.probes), so each sees the whole first copy, itself and BOS: uniform
+# words: tokattn.attention.probes), so each sees the whole first copy, itself and BOS: uniform
 # attention gives the target ≤ 1/(words of the span + 2), ≤ 0.2 for spans of 3+ words.
 INDUCTION_THRESHOLD = 0.3
 

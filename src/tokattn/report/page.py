@@ -7,7 +7,6 @@ file that does not exist.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,10 +14,10 @@ from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
-from tokattn.atomic_files import write_text_atomic
+from tokattn.common.atomic_files import write_text_atomic
 from tokattn.report.figures_compare import matched_heads
 from tokattn.report.figures_eval import SUMMARY_COLUMNS, headline_tables
-from tokattn.report.findings import FINDINGS_COLUMNS, GATE_COLUMNS
+from tokattn.report.findings import FINDINGS_COLUMNS
 from tokattn.report.findings_text import (
     attention_warning,
     findings_display,
@@ -26,7 +25,16 @@ from tokattn.report.findings_text import (
     not_learned,
 )
 from tokattn.report.head_types import head_types_note, head_types_table
+from tokattn.report.learned_gate import GATE_COLUMNS
 from tokattn.report.loading import ReportInputError, load_json, load_table, stack_tables
+from tokattn.report.tables import (
+    corpus_table,
+    escape_html,
+    roundtrip_note,
+    table_html,
+    tokenizer_table,
+    training_table,
+)
 from tokattn.report.text import summary_sentences
 
 CSS = """
@@ -116,116 +124,6 @@ SECTIONS = {
 }
 
 
-def _esc(text) -> str:
-    return html.escape(str(text))
-
-
-def table_html(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
-    """Return an escaped HTML table of `df` (floats formatted, no index)."""
-    if df is None or df.empty:
-        return '<p class="note">(no rows)</p>'
-    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
-    body = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for value in row:
-            if isinstance(value, float):
-                value = "" if pd.isna(value) else floatfmt.format(value)
-            cells.append(f"<td>{_esc(value)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    # A wide table scrolls inside its own box instead of widening the page.
-    return (
-        f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
-
-
-def corpus_table(stats: Mapping) -> pd.DataFrame:
-    """Return bytes per domain (rows) and split (columns), with totals."""
-    splits = stats["splits"]
-    domains = sorted({d for s in splits.values() for d in s["by_domain"]})
-    rows = [
-        {
-            "domain": d,
-            **{
-                f"{name} bytes": s["by_domain"].get(d, {}).get("bytes", 0)
-                for name, s in splits.items()
-            },
-        }
-        for d in domains
-    ]
-    rows.append({"domain": "total", **{f"{name} bytes": s["bytes"] for name, s in splits.items()}})
-    return pd.DataFrame(rows)
-
-
-def tokenizer_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Return the overall (whole test split) row of each tokenizer."""
-    columns = [
-        "tokenizer",
-        "kind",
-        "vocab_size",
-        "bytes_per_token",
-        "fertility",
-        "renyi_efficiency",
-        "unk_rate",
-        "roundtrip_fidelity",
-    ]
-    rows = metrics[metrics["level"] == "overall"]
-    return rows[[c for c in columns if c in rows.columns]].rename(
-        columns={"fertility": "fertility (tokens/word)"}
-    )
-
-
-# Why a tokenizer can score low on roundtrip_fidelity without a bug: the measure is exact
-# string equality per document, and some tokenizers cannot give the text back.
-ROUNDTRIP_REASONS = {
-    "wordpiece": (
-        "WordPiece splits on whitespace and punctuation and keeps neither the whitespace "
-        "nor whether punctuation touched the word before it; its decoder joins tokens "
-        'with one space ("Hello, world.⏎" comes back as "Hello , world ."), and '
-        "characters outside its vocabulary become [UNK], dropped on decoding. Nearly every "
-        "document with punctuation, a newline or a double space fails, so its round-trip "
-        "fidelity is close to 0 by construction: the text it models is not the text it "
-        "was given."
-    ),
-}
-
-
-def roundtrip_note(tokenizers: pd.DataFrame) -> str:
-    """Return a note explaining low round-trip fidelity of lossy tokenizer kinds ('' if none)."""
-    if "roundtrip_fidelity" not in tokenizers or "kind" not in tokenizers:
-        return ""
-    notes = []
-    for kind, reason in ROUNDTRIP_REASONS.items():
-        rows = tokenizers[(tokenizers["kind"] == kind) & (tokenizers["roundtrip_fidelity"] < 1)]
-        if len(rows):
-            names = ", ".join(
-                f"{t} ({v:.3g})"
-                for t, v in zip(rows["tokenizer"], rows["roundtrip_fidelity"], strict=True)
-            )
-            notes.append(f"Round-trip fidelity of {names}: {reason}")
-    lead = "roundtrip_fidelity: share of test documents with decode(encode(x)) == x exactly. "
-    return "".join(f'<p class="note">{_esc(lead + n)}</p>' for n in notes)
-
-
-def training_table(train_summaries: Sequence[Mapping]) -> pd.DataFrame:
-    """Return one row per training run: parameters, bytes and tokens seen, final val bpb."""
-    rows = [
-        {
-            "model": s.get("model"),
-            "seed": s.get("seed"),
-            "tokenizer": s.get("tokenizer"),
-            "non-embedding params": (s.get("params") or {}).get("non_embedding"),
-            "bytes seen": s.get("bytes_seen"),
-            "tokens seen": s.get("tokens_seen"),
-            "bytes per token (train)": s.get("train_bytes_per_token"),
-            "final val bits/byte": s.get("final_val_bpb"),
-        }
-        for s in train_summaries
-    ]
-    return pd.DataFrame(rows)
-
-
 def segmentation_html(segmentations: Sequence[Mapping]) -> str:
     """Return per stress probe a table: one row of alternating token spans per tokenizer."""
     parts = []
@@ -235,12 +133,12 @@ def segmentation_html(segmentations: Sequence[Mapping]) -> str:
         for name, spans in seg["tokenizers"].items():
             toks = "".join(
                 f'<span class="tok{i % 2}">'
-                f"{_esc(data[s:e].decode('utf-8', 'replace').replace(chr(10), '⏎'))}</span>"
+                f"{escape_html(data[s:e].decode('utf-8', 'replace').replace(chr(10), '⏎'))}</span>"
                 for i, (s, e) in enumerate(spans)
             )
-            rows.append(f"<tr><th>{_esc(name)} ({len(spans)})</th><td>{toks}</td></tr>")
+            rows.append(f"<tr><th>{escape_html(name)} ({len(spans)})</th><td>{toks}</td></tr>")
         parts.append(
-            f"<h4>{_esc(seg['probe_id'])} ({_esc(seg['kind'])})</h4>"
+            f"<h4>{escape_html(seg['probe_id'])} ({escape_html(seg['kind'])})</h4>"
             f'<table class="seg">{"".join(rows)}</table>'
         )
     return "".join(parts)
@@ -272,16 +170,16 @@ def headline_html(summary: pd.DataFrame, gate: pd.DataFrame | None) -> str:
         + "</p>"
     ]
     for task, table in headline_tables(summary, unigram).items():
-        parts.append(f"<h4>{_esc(task)}</h4>" + table_html(table))
+        parts.append(f"<h4>{escape_html(task)}</h4>" + table_html(table))
     return "".join(parts)
 
 
 def _figure_html(path: Path, root: Path, caption: str, alt: str, warning: str = "") -> str:
     rel = path.resolve().relative_to(root.resolve()).as_posix()
-    warn = f' <span class="warn">{_esc(warning)}</span>' if warning else ""
+    warn = f' <span class="warn">{escape_html(warning)}</span>' if warning else ""
     return (
-        f'<figure><a href="{_esc(rel)}"><img src="{_esc(rel)}" alt="{_esc(alt)}"></a>'
-        f"<figcaption>{_esc(caption)}{warn}</figcaption></figure>"
+        f'<figure><a href="{escape_html(rel)}"><img src="{escape_html(rel)}" alt="{escape_html(alt)}"></a>'
+        f"<figcaption>{escape_html(caption)}{warn}</figcaption></figure>"
     )
 
 
@@ -292,7 +190,7 @@ def findings_html(
     failed = not_learned(gate)
     warn = tuple(f"{arm} did not learn" for arm in failed)
     items = "".join(
-        ('<li class="warn">' if warn and s.startswith(warn) else "<li>") + f"{_esc(s)}</li>"
+        ('<li class="warn">' if warn and s.startswith(warn) else "<li>") + f"{escape_html(s)}</li>"
         for s in findings_sentences(findings, gate)
     )
     parts = [
@@ -317,7 +215,9 @@ def findings_html(
         parts.append(f"<h3>{title} ({len(shown)} of {n} shown)</h3>" + table_html(shown))
     path = Path(findings_path)
     if path.resolve().parent == root.resolve():
-        parts.append(f'<p>All rows: <a href="{_esc(path.name)}">{_esc(path.name)}</a>.</p>')
+        parts.append(
+            f'<p>All rows: <a href="{escape_html(path.name)}">{escape_html(path.name)}</a>.</p>'
+        )
     return "".join(parts)
 
 
@@ -381,11 +281,11 @@ def build_page(
             findings_html(load_table(findings_path, FINDINGS_COLUMNS), gate, root, findings_path)
         )
     if failed:
-        body["attention"].append(f'<p class="warn">{_esc(attention_warning(failed))}</p>')
+        body["attention"].append(f'<p class="warn">{escape_html(attention_warning(failed))}</p>')
     body["summary"].append(
         "<ul>"
         + "".join(
-            f"<li>{_esc(s)}</li>"
+            f"<li>{escape_html(s)}</li>"
             for s in summary_sentences(config, stats, train_summaries, summary)
         )
         + "</ul>"
@@ -444,15 +344,15 @@ def build_page(
         heads = stack_tables(heads_paths, required=("model", "seed", "layer", "head"))
         body["attention"].append(
             "<h3>Head types that emerged</h3>"
-            f'<p class="note">{_esc(head_types_note())}</p>'
+            f'<p class="note">{escape_html(head_types_note())}</p>'
             + table_html(head_types_table(heads), floatfmt="{:.3g}")
         )
     if summary is not None:
         body["benchmarks"].insert(0, headline_html(summary, gate))
     if viewer_pages:
         links = "".join(
-            f'<li><a href="{_esc(Path(p).resolve().relative_to(root.resolve()).as_posix())}">'
-            f"{_esc(Path(p).stem)}</a></li>"
+            f'<li><a href="{escape_html(Path(p).resolve().relative_to(root.resolve()).as_posix())}">'
+            f"{escape_html(Path(p).stem)}</a></li>"
             for p in viewer_pages
         )
         body["viewer"].append(
@@ -465,13 +365,13 @@ def build_page(
 
 def _render(title: str, body: Mapping[str, list[str]]) -> str:
     shown = [key for key in SECTIONS if body[key]]
-    nav = "".join(f'<a href="#{key}">{_esc(SECTIONS[key])}</a>' for key in shown)
+    nav = "".join(f'<a href="#{key}">{escape_html(SECTIONS[key])}</a>' for key in shown)
     sections = "".join(
-        f'<section id="{key}"><h2>{_esc(SECTIONS[key])}</h2>{"".join(body[key])}</section>'
+        f'<section id="{key}"><h2>{escape_html(SECTIONS[key])}</h2>{"".join(body[key])}</section>'
         for key in shown
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>tokattn report: {_esc(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>tokattn report: {_esc(title)}</h1><nav>{nav}</nav>{sections}</body></html>\n"
+        f"<title>tokattn report: {escape_html(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>tokattn report: {escape_html(title)}</h1><nav>{nav}</nav>{sections}</body></html>\n"
     )

@@ -6,13 +6,13 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tokattn.atomic_files import write_text_atomic
-from tokattn.probes import STRESS_KINDS
+from tokattn.attention.probes import STRESS_KINDS
+from tokattn.common.atomic_files import write_text_atomic
 
 
 def segment_probes(probes: Sequence[Mapping], tokenizers: Mapping[str, object]) -> list[dict]:
     """Return per stress probe the byte span [start, end) of each token, per tokenizer."""
-    from tokattn.tokenization import token_byte_spans
+    from tokattn.tokenizing.tokenization import token_byte_spans
 
     out = []
     for probe in probes:
@@ -38,7 +38,7 @@ def write_segmentation(
     probes: Sequence[Mapping], tokenizer_dirs: Mapping[str, str | Path], out_path: str | Path
 ) -> list[dict]:
     """Load each tokenizer folder, segment the stress probes, write JSON; return the rows."""
-    from tokattn.tokenizer_folder import load_tokenizer
+    from tokattn.tokenizing.folder import load_tokenizer
 
     tokenizers = {name: load_tokenizer(path) for name, path in tokenizer_dirs.items()}
     rows = segment_probes(probes, tokenizers)

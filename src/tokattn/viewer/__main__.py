@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tokattn.attention_store import AttentionStoreError
+from tokattn.attention.store_format import AttentionStoreError
 
 
 def parser(prog: str = "python -m tokattn.viewer") -> argparse.ArgumentParser:

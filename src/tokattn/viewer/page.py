@@ -12,8 +12,8 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from tokattn.atomic_files import write_text_atomic
-from tokattn.attention_store import AttentionStore
+from tokattn.attention.store import AttentionStore
+from tokattn.common.atomic_files import write_text_atomic
 from tokattn.viewer.payload import probe_payload, token_decoder
 
 

@@ -14,7 +14,7 @@ Everything the page draws comes from here, read only through `AttentionRecord`:
 - the iterative lens (when the store has one): step j's winner per (layer, position, j)
   and its probability *under the j-th re-decoded distribution* (after j winners'
   directions were removed), not under the original one, as uint8;
-- the word frame: byte spans of the words of the text (`tokattn.projection.unit_spans`)
+- the word frame: byte spans of the words of the text (`tokattn.attention.projection.unit_spans`)
   and, per token, the first and last word its bytes overlap, so several models line up
   on the same text;
 - cross-attention maps of byte-branch arms (optional record fields `cross_layers`,
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokattn.projection import projection_matrices, unit_spans
+from tokattn.attention.projection import projection_matrices, unit_spans
 
 LEVELS = 255  # uint8 quantisation: weight w is stored as round(w * LEVELS)
 TokenDecoder = Callable[[int], str]
@@ -221,7 +221,7 @@ def token_decoder(folder: str | Path | None) -> TokenDecoder | None:
         return None
     from tokenizers import Tokenizer
 
-    from tokattn.byte_spans import gpt2_bytes_to_unicode
+    from tokattn.common.byte_spans import gpt2_bytes_to_unicode
 
     tokenizer = Tokenizer.from_file(str(path))
     byte_of = {symbol: byte for byte, symbol in gpt2_bytes_to_unicode().items()}

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from tokattn.attention_dump import dump_attention
-from tokattn.probes import build_probes
-from tokattn.tokenization import train_tokenizer
+from tokattn.attention.dump import dump_attention
+from tokattn.attention.probes import build_probes
+from tokattn.tokenizing.tokenization import train_tokenizer
 
 CONTEXT = 128
 TEXTS = [
@@ -64,7 +64,7 @@ def bpe_tokenizer_dir(tmp_path_factory, corpus_dir) -> Path:
 
 
 def _save(model, tokenizer_dir: Path, out: Path) -> Path:
-    from tokattn.tokenization import load_tokenizer
+    from tokattn.tokenizing.tokenization import load_tokenizer
 
     model.save_pretrained(out)
     load_tokenizer(tokenizer_dir).save_pretrained(out)
@@ -76,7 +76,7 @@ def llama_dir(tmp_path_factory, byte_tokenizer_dir) -> Path:
     """Llama with grouped-query attention (4 query heads, 2 KV heads) and an o_proj bias."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from tokattn.tokenization import load_tokenizer
+    from tokattn.tokenizing.tokenization import load_tokenizer
 
     torch.manual_seed(0)
     vocab = len(load_tokenizer(byte_tokenizer_dir))
@@ -107,7 +107,7 @@ def gpt2_dir(tmp_path_factory, bpe_tokenizer_dir) -> Path:
     """GPT-2 (fused c_attn, Conv1D c_proj with bias) on a BPE tokenizer."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from tokattn.tokenization import load_tokenizer
+    from tokattn.tokenizing.tokenization import load_tokenizer
 
     torch.manual_seed(0)
     vocab = len(load_tokenizer(bpe_tokenizer_dir))

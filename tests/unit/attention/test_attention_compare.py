@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tokattn.attention_compare import compare_word_maps, js_divergence
-from tokattn.head_analysis import WordMapWriter
+from tokattn.attention.compare import compare_word_maps, js_divergence
+from tokattn.attention.word_maps import WordMapWriter
 
 
 def test_js_divergence_bounds():

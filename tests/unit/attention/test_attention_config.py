@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tokattn.config import ConfigError, validate_config
+from tokattn.common.config import ConfigError, validate_config
 
 REPO = Path(__file__).resolve().parents[3]
 TINY = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from tokattn.attention_dump import (
+from tokattn.attention.dump import (
     DumpConfig,
     dump_attention,
     encode_probe,
@@ -17,13 +17,14 @@ from tokattn.attention_dump import (
     plan_windows,
     probe_record,
 )
-from tokattn.attention_store import SCHEMA_VERSION, AttentionStore
-from tokattn.head_decomposition import (
+from tokattn.attention.head_decomposition import (
     architecture,
     head_contributions,
     out_proj_bias,
     run_with_capture,
 )
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import SCHEMA_VERSION
 
 FAMILIES = ["llama", "gpt2"]
 
@@ -106,7 +107,7 @@ def test_logit_lens_last_layer_is_model_next_token_distribution(name, stores, mo
 
 
 def test_root_attributes(stores, byte_tokenizer_dir):
-    from tokattn.tokenization import tokenizer_metadata
+    from tokattn.tokenizing.tokenization import tokenizer_metadata
 
     with AttentionStore(stores["llama"]) as store:
         a = store.attrs
@@ -210,7 +211,7 @@ def test_hub_id_is_not_fetched_unless_named():
 def test_unsupported_family_is_refused():
     from transformers import BertConfig, BertLMHeadModel
 
-    from tokattn.head_decomposition import family_of
+    from tokattn.attention.head_decomposition import family_of
 
     model = BertLMHeadModel(
         BertConfig(

@@ -8,17 +8,11 @@ import h5py
 import numpy as np
 import pytest
 
-from tokattn.attention_store import (
-    COMPRESSIONS,
-    AttentionRecord,
-    AttentionStore,
-    AttentionStoreError,
-    AttentionStoreWriter,
-    main,
-    pack_lower,
-    packed_size,
-    unpack_lower,
-)
+from tokattn.attention.lower_triangle import pack_lower, packed_size, unpack_lower
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import COMPRESSIONS, AttentionRecord, AttentionStoreError
+from tokattn.attention.store_writer import AttentionStoreWriter
+from tokattn.cli.store import main
 
 
 def _causal_maps(rng, shape, n):

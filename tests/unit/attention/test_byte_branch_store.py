@@ -15,9 +15,11 @@ import pytest
 import torch
 
 from tests.tiny_models import save_tiny_byte_branch_model
-from tokattn.attention_dump import dump_attention, plan_windows
-from tokattn.attention_store import AttentionStore, main
-from tokattn.head_analysis import WordMaps, analyze_store
+from tokattn.attention.dump import dump_attention, plan_windows
+from tokattn.attention.head_analysis import analyze_store
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.word_maps import WordMaps
+from tokattn.cli.store import main
 
 from .conftest import CONTEXT
 
@@ -54,7 +56,7 @@ def bb_stores(tmp_path_factory, bb_models, probes_path) -> dict:
 def _reload(folder):
     from transformers import AutoModelForCausalLM
 
-    import tokattn.byte_branch  # noqa: F401  (registers the class with the Auto classes)
+    import tokattn.training.byte_branch  # noqa: F401  (registers the class with the Auto classes)
 
     return AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager").eval()
 

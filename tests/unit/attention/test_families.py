@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from tests.tiny_models import save_tiny_byte_branch_model
-from tokattn.head_decomposition import (
+from tokattn.attention.head_decomposition import (
     FAMILIES,
     architecture,
     family_of,
@@ -108,7 +108,7 @@ def family_dirs(tmp_path_factory, bpe_tokenizer_dir) -> dict:
 
 
 def _load(folder):
-    import tokattn.byte_branch  # noqa: F401  (registers the byte-branch class)
+    import tokattn.training.byte_branch  # noqa: F401  (registers the byte-branch class)
 
     return AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager").eval()
 

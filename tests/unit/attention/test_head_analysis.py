@@ -6,17 +6,19 @@ import numpy as np
 import pandas as pd
 from scipy.stats import entropy as scipy_entropy
 
-from tokattn.attention_store import AttentionRecord, AttentionStore, pack_lower
-from tokattn.head_analysis import (
+from tokattn.attention.head_analysis import (
     HEAD_STATS,
-    WordMaps,
     analyze_store,
     induction_targets,
     probe_head_sums,
     visible_keys,
     word_head_sums,
 )
-from tokattn.projection import unit_spans
+from tokattn.attention.lower_triangle import pack_lower
+from tokattn.attention.projection import unit_spans
+from tokattn.attention.store import AttentionStore
+from tokattn.attention.store_format import AttentionRecord
+from tokattn.attention.word_maps import WordMaps
 
 
 def _record(maps, text, spans, kind="corpus", meta=None) -> AttentionRecord:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from tokattn.attention_dump import dump_attention
-from tokattn.attention_store import AttentionStore
-from tokattn.pretrained import import_pretrained
+from tokattn.attention.dump import dump_attention
+from tokattn.attention.pretrained import import_pretrained
+from tokattn.attention.store import AttentionStore
 
 
 def test_import_local_folder_then_dump(tmp_path, gpt2_dir, probes_path):

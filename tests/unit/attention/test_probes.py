@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from tokattn.probes import STRESS_KINDS, build_probes, cut_to_bytes
+from tokattn.attention.probes import STRESS_KINDS, build_probes, cut_to_bytes
 
 
 def test_cut_to_bytes_keeps_whole_characters():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tokattn.attention_store import AttentionStore
-from tokattn.projection import project_maps, projection_matrices, unit_spans
+from tokattn.attention.projection import project_maps, projection_matrices, unit_spans
+from tokattn.attention.store import AttentionStore
 
 
 def _random_causal(rng, n, lead=(3,)):
@@ -63,7 +63,7 @@ def test_key_mass_split_by_bytes_and_query_rows_averaged():
 
 
 def test_store_maps_project_to_words(stores):
-    from tokattn.projection import project_record
+    from tokattn.attention.projection import project_record
 
     with AttentionStore(stores["gpt2"]) as store:
         rec = store.record(store.probe_ids[0])

@@ -18,7 +18,7 @@ from tokattn.evaluation.generation import generate
 from tokattn.evaluation.lm import score_documents
 from tokattn.evaluation.model_io import load_scoring_model
 from tokattn.evaluation.scoring import choice_logliks, prepare
-from tokattn.tasks.inference import addition_items, ordering_items
+from tokattn.evaluation.tasks.inference import addition_items, ordering_items
 
 TEXT = "Tokenizers change what a model sees: naïve café, 日本語, हिन्दी."
 

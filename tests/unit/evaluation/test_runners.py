@@ -8,7 +8,7 @@ import pytest
 
 from tests.eval_corpus import corpus_docs, tiny_eval_config, write_corpus_parquet
 from tokattn.evaluation.runners import RUNNERS, exact_match
-from tokattn.tasks.build import write_items
+from tokattn.evaluation.tasks.build import write_items
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from tokattn.evaluation.runners import _choice_row
 from tokattn.evaluation.scoring import choice_logliks, choice_logliks_separate
-from tokattn.tasks.files import read_choice_file
-from tokattn.tasks.inference import addition_items, ordering_items
+from tokattn.evaluation.tasks.files import read_choice_file
+from tokattn.evaluation.tasks.inference import addition_items, ordering_items
 
 THREE_ITEMS = [
     {"question": "What is 2 plus 2?", "choices": ["3", "4", "22"], "answer": "4"},

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from matplotlib.image import AxesImage
 
-from tokattn.attention_store import AttentionRecord, AttentionStoreWriter, pack_lower
-from tokattn.head_analysis import analyze_store
+from tokattn.attention.head_analysis import analyze_store
+from tokattn.attention.lower_triangle import pack_lower
+from tokattn.attention.store_format import AttentionRecord
+from tokattn.attention.store_writer import AttentionStoreWriter
 from tokattn.report.builders import BUILDERS, build_figure
 from tokattn.report.loading import ReportInputError
 from tokattn.report.segmentation import segment_probes, write_segmentation
@@ -188,7 +190,7 @@ def test_unknown_figure_and_format(tmp_path):
 
 @pytest.fixture(scope="module")
 def tokenizer_dirs(tmp_path_factory):
-    from tokattn.tokenization import train_tokenizer
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     root = tmp_path_factory.mktemp("tok")
     text = ["The cat sat on the mat. " * 20, "Teh dog and the cat. 12345 + 678 = 13023"] * 10
@@ -221,7 +223,7 @@ def test_segmentation_of_stress_probes_with_real_tokenizers(tokenizer_dirs, tmp_
 
 
 def test_segment_probes_takes_loaded_tokenizers(tokenizer_dirs):
-    from tokattn.tokenizer_folder import load_tokenizer
+    from tokattn.tokenizing.folder import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dirs["bpe"])
     (row,) = segment_probes(PROBES, {"bpe": tok})
@@ -254,4 +256,4 @@ def test_head_entropy_from_heads_parquet(run_files):
     fig = BUILDERS["head_entropy"]({"heads": run_files["heads"]}, {})
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["m1", "m2"]
     (gate,) = [x for x in fig.axes[0].lines if "learned gate" in str(x.get_label())]
-    assert gate.get_ydata()[0] == 0.95  # findings.GATE_MAX_MEDIAN_ENTROPY
+    assert gate.get_ydata()[0] == 0.95  # learned_gate.GATE_MAX_MEDIAN_ENTROPY

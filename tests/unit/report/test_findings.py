@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tokattn.report.findings import compute_findings, unigram_byte_entropy_bits, write_findings
+from tokattn.evaluation.tasks.chance import chance_levels, item_chance, item_chance_var
+from tokattn.report.findings import compute_findings, write_findings
+from tokattn.report.learned_gate import unigram_byte_entropy_bits
 from tokattn.report.paired_stats import DIFFERS, NOISE, paired_difference
-from tokattn.tasks.chance import chance_levels, item_chance, item_chance_var
 
 TEXTS = ["abcabc ab", "the cat sat on the mat", "Zeile über Zeile"]
 

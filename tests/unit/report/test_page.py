@@ -219,7 +219,8 @@ def test_summary_sentences_state_budget_mix_and_arms():
 
 
 def test_findings_open_the_page_and_warn_on_attention_figures(results):
-    from tokattn.report.findings import FINDINGS_COLUMNS, GATE_COLUMNS
+    from tokattn.report.findings import FINDINGS_COLUMNS
+    from tokattn.report.learned_gate import GATE_COLUMNS
 
     report = results["root"] / "report"
     figures = dict(results["figures"])
@@ -271,7 +272,7 @@ def test_findings_open_the_page_and_warn_on_attention_figures(results):
 
 
 def test_page_tables_fit_and_explain(results, tmp_path):
-    from tokattn.report.findings import GATE_COLUMNS
+    from tokattn.report.learned_gate import GATE_COLUMNS
 
     from .conftest import heads_rows
 

@@ -62,7 +62,7 @@ def corpus_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tokenizers_dir(corpus_dir, tmp_path_factory) -> Path:
     """results/tokenizers-like folder with the TOKENIZER_SPECS tokenizers trained."""
-    from tokattn.tokenization import train_tokenizer
+    from tokattn.tokenizing.tokenization import train_tokenizer
 
     out = tmp_path_factory.mktemp("tokenizers")
     for name, spec in TOKENIZER_SPECS.items():
@@ -73,7 +73,7 @@ def tokenizers_dir(corpus_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tokenized_dir(corpus_dir, tokenizers_dir, tmp_path_factory) -> Path:
     """results/tokenized-like folder: every tokenizer × train/val split."""
-    from tokattn.tokenized import pretokenize_split
+    from tokattn.training.tokenized import pretokenize_split
 
     out = tmp_path_factory.mktemp("tokenized")
     for name in TOKENIZER_SPECS:
@@ -122,7 +122,7 @@ def tiny_training(**overrides) -> dict:
 def run_training(tokenizers_dir, tokenized_dir, tmp_path_factory):
     """Call train_model for an arm; each call gets fresh output and checkpoint folders
     unless `checkpoint_dir` is passed (to resume). Returns (summary, model folder)."""
-    from tokattn.train import train_model
+    from tokattn.training.train import train_model
 
     def run(arm: dict, training: dict, seed: int = 0, **kwargs):
         out = tmp_path_factory.mktemp(kwargs.pop("tag", "run"))

@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tokattn.checkpoint import load_checkpoint
-from tokattn.model import (
+from tokattn.training.checkpoint import load_checkpoint
+from tokattn.training.model import (
     ArmSpec,
     build_model,
     flops_per_token,
@@ -44,7 +44,7 @@ def _plain(spec: ArmSpec) -> ArmSpec:
 
 
 def _spec(tokenizers_dir, **branch) -> ArmSpec:
-    from tokattn.tokenization import load_tokenizer
+    from tokattn.tokenizing.tokenization import load_tokenizer
 
     vocab = len(load_tokenizer(tokenizers_dir / "bpe"))
     return resolve_arm(_branch_arm(**branch), {}, vocab, 3.0, SPECIALS)
@@ -171,9 +171,9 @@ print(json.dumps({{"tokattn_imported": any(m.startswith("tokattn") for m in sys.
     # In-process: the registered class, through the Auto classes, no remote code.
     from transformers import AutoModelForCausalLM
 
-    import tokattn.byte_branch  # noqa: F401
+    import tokattn.training.byte_branch  # noqa: F401
 
     auto = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    assert type(auto).__module__.startswith("tokattn.byte_branch")
+    assert type(auto).__module__.startswith("tokattn.training.byte_branch")
     with torch.no_grad():
         torch.testing.assert_close(auto(input_ids=out["ids"]).logits, mine, atol=1e-5, rtol=1e-5)

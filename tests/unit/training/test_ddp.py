@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tokattn.checkpoint import load_checkpoint
+from tokattn.training.checkpoint import load_checkpoint
 
 from .conftest import tiny_arm, tiny_training
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tokattn.model import (
+from tokattn.training.model import (
     build_model,
     d_ff_matching,
     flops_per_token,

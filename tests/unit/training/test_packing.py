@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from tokattn.packing import IGNORE_INDEX, EvalWindows, PackedSequences, window_target_bytes
-from tokattn.tokenized import TokenizedSplit
+from tokattn.training.packing import IGNORE_INDEX, EvalWindows, PackedSequences, window_target_bytes
+from tokattn.training.tokenized import TokenizedSplit
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokattn.tokenized import TokenizedSplit, byte_counts_from_spans, pretokenize_split
+from tokattn.training.tokenized import TokenizedSplit, byte_counts_from_spans, pretokenize_split
 
 from .conftest import TOKENIZER_SPECS
 
@@ -42,7 +42,7 @@ def test_document_byte_counts_sum_to_utf8_length(name, split, corpus_dir, tokeni
 
 
 def test_ids_match_the_tokenizer(corpus_dir, tokenizers_dir, tokenized_dir):
-    from tokattn.tokenization import load_tokenizer
+    from tokattn.tokenizing.tokenization import load_tokenizer
 
     tok = load_tokenizer(tokenizers_dir / "bpe")
     data = TokenizedSplit.open(tokenized_dir / "bpe", "val")

@@ -13,11 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tokattn.checkpoint import load_checkpoint
-from tokattn.model import ArmSpec, build_model
-from tokattn.packing import PackedSequences
-from tokattn.tokenized import TokenizedSplit
-from tokattn.train import grad_accum_steps, lr_at
+from tokattn.training.checkpoint import load_checkpoint
+from tokattn.training.model import ArmSpec, build_model
+from tokattn.training.optim import grad_accum_steps, lr_at
+from tokattn.training.packing import PackedSequences
+from tokattn.training.tokenized import TokenizedSplit
 
 from .conftest import tiny_arm, tiny_training
 
@@ -204,8 +204,8 @@ def test_tensorboard_scalars(run_training, tmp_path):
 def test_train_config_defaults_mirror_the_schema():
     from dataclasses import fields
 
-    from tokattn.config import load_schema
-    from tokattn.train import TrainConfig
+    from tokattn.common.config import load_schema
+    from tokattn.training.train_config import TrainConfig
 
     schema = load_schema()["properties"]["training"]["properties"]
     for field in fields(TrainConfig):

@@ -17,9 +17,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import tokattn.checkpoint as checkpoint
-import tokattn.train as train
-from tokattn.checkpoint import (
+import tokattn.training.checkpoint as checkpoint
+import tokattn.training.loop as loop
+from tokattn.training.checkpoint import (
     CheckpointError,
     RunLock,
     RunLockedError,
@@ -49,16 +49,16 @@ def _finite(state: dict) -> bool:
 def test_divergence_stops_training_names_step_and_keeps_last_good_checkpoint(
     run_training, tmp_path, monkeypatch, spike_step, expected
 ):
-    real_lr_at = train.lr_at
+    real_lr_at = loop.lr_at
 
     def spiking_lr(step, *args):
         # From optimizer step `spike_step` (1-based; the scheduler counts from 0) on, the
         # learning rate is infinite, as `lr: .inf` would give.
         return float("inf") if step >= spike_step - 1 else real_lr_at(step, *args)
 
-    monkeypatch.setattr(train, "lr_at", spiking_lr)
+    monkeypatch.setattr(loop, "lr_at", spiking_lr)
     ckpt = tmp_path / "ckpt"
-    with pytest.raises(train.TrainingDivergedError) as info:
+    with pytest.raises(loop.TrainingDivergedError) as info:
         run_training(
             tiny_arm("bpe"),
             tiny_training(budget_bytes=BUDGET),
@@ -78,7 +78,7 @@ def test_divergence_stops_training_names_step_and_keeps_last_good_checkpoint(
     assert not written & {"model.safetensors", "train_summary.json", "config.json"}, written
 
     # With the cause removed, a rerun resumes from the good checkpoint and finishes.
-    monkeypatch.setattr(train, "lr_at", real_lr_at)
+    monkeypatch.setattr(loop, "lr_at", real_lr_at)
     summary, model_dir = run_training(
         tiny_arm("bpe"), tiny_training(budget_bytes=BUDGET), checkpoint_dir=ckpt, tag="fixed"
     )
@@ -101,7 +101,7 @@ def test_nonfinite_gradient_norm_stops_training_without_clipping(
         return real_clip(params, max_norm, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", poisoned)
-    with pytest.raises(train.TrainingDivergedError, match="at step 3 of"):
+    with pytest.raises(loop.TrainingDivergedError, match="at step 3 of"):
         run_training(tiny_arm("bpe"), tiny_training(budget_bytes=BUDGET, grad_clip=0.0))
     assert calls[0] == float("inf")
 
@@ -181,7 +181,7 @@ def test_temp_names_are_unique_per_process(tmp_path, monkeypatch):
 
 def _hold_lock(directory) -> subprocess.Popen:
     code = (
-        "import sys, time; from tokattn.checkpoint import RunLock; "
+        "import sys, time; from tokattn.training.checkpoint import RunLock; "
         f"RunLock({str(directory)!r}).acquire(); print('locked', flush=True); time.sleep(600)"
     )
     proc = subprocess.Popen(
@@ -243,9 +243,9 @@ def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_p
 
     from safetensors.torch import save_file
 
-    from tokattn.attention_dump import DumpConfig, architecture, load_causal_lm, probe_record
+    from tokattn.attention.dump import DumpConfig, architecture, load_causal_lm, probe_record
+    from tokattn.common.model_checks import NonFiniteModelError
     from tokattn.evaluation.model_io import load_scoring_model
-    from tokattn.model_checks import NonFiniteModelError
 
     _, model_dir = run_training(tiny_arm("bpe"), tiny_training(budget_bytes=4000), tag="ok")
     poisoned = tmp_path / "poisoned"
@@ -265,7 +265,7 @@ def test_no_stage_accepts_a_nan_model_or_a_nan_attention_map(run_training, tmp_p
     with pytest.raises(ValueError, match=r"probe 'p0': attention\[0\] holds NaN or inf"):
         probe_record(model, architecture(model), tokenizer, probe, DumpConfig(), 64, 32)
 
-    from tokattn.export import export_model
+    from tokattn.training.export import export_model
 
     with pytest.raises(NonFiniteModelError, match="not exported"):
         export_model(model, SimpleNamespace(name="tiny"), None, tmp_path / "out", None, {})

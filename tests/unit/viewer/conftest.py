@@ -1,4 +1,4 @@
-"""Fixtures of the viewer tests: real tiny-model stores and a synthetic long store."""
+"""Fixtures of the viewer tests: a synthetic long store (`tiny_stores`: tests/unit/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.viewer.stores import session_tiny_stores, synthetic_store
-
-
-@pytest.fixture(scope="session")
-def tiny_stores(tmp_path_factory) -> dict[str, Path]:
-    return session_tiny_stores(tmp_path_factory)
+from tests.unit.viewer.stores import synthetic_store
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tokattn.attention_store import AttentionRecord, AttentionStoreWriter, pack_lower
+from tokattn.attention.lower_triangle import pack_lower
+from tokattn.attention.store_format import AttentionRecord
+from tokattn.attention.store_writer import AttentionStoreWriter
 
 PROBES = [
     {
@@ -46,7 +48,7 @@ def write_probes(path: Path, probes: list[dict] = PROBES) -> Path:
 def dump_tiny_stores(root: Path) -> dict[str, Path]:
     """Dump a byte-level and a BPE tiny Llama on PROBES; return {name: store path}."""
     from tests.tiny_models import save_tiny_model
-    from tokattn.attention_dump import dump_attention
+    from tokattn.attention.dump import dump_attention
 
     probes = write_probes(root / "probes.jsonl")
     out = {}

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from tests.unit.viewer.stores import cross_record, synthetic_record
-from tokattn.attention_store import AttentionStore, unpack_lower
-from tokattn.projection import unit_spans
+from tokattn.attention.lower_triangle import unpack_lower
+from tokattn.attention.projection import unit_spans
+from tokattn.attention.store import AttentionStore
 from tokattn.viewer.payload import (
     model_payload,
     probe_payload,

@@ -129,7 +129,7 @@
     return out;
   }
 
-  // Word frame, as tokattn.projection: K[k,u] = overlap / token length; a word's query
+  // Word frame, as tokattn.attention.projection: K[k,u] = overlap / token length; a word's query
   // row is the mean of its tokens' rows; mass on span-less tokens is dropped.
   function keyShares(m, k, words) {
     const s = m.spans[2 * k], e = m.spans[2 * k + 1];
@@ -178,7 +178,7 @@
     return out;
   }
 
-  // Mass the word rows keep before renormalising (tokattn.projection, with_mass): per
+  // Mass the word rows keep before renormalising (tokattn.attention.projection, with_mass): per
   // word, the mean over its tokens of the attention on keys with text (not BOS); mean
   // over the selected words. 1 − this is what the word frame drops.
   function projectedMass(m, l, h, w0, w1, words) {
