@@ -18,6 +18,25 @@ REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = REPO / "config" / "tiny.yaml"
 
 
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The command line that runs the repo's Snakefile in `workdir`."""
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        *args,
+    ]
+
+
+def snakemake_env() -> dict[str, str]:
+    """This process's environment, offline for the hub (Snakemake's jobs inherit it)."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800):
     """Run the repo's Snakefile in `workdir`; return the CompletedProcess (stdout+stderr).
 
@@ -25,14 +44,12 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
     and the test fails saying so; a SIGKILL would leave a lock that fails every later
     test on this workdir with a LockException.
     """
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     with subprocess.Popen(
-        [*cmd, *args],
+        snakemake_command(workdir, *args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=snakemake_env(),
         start_new_session=True,
     ) as child:
         try:
@@ -84,8 +101,9 @@ STAGE_TARGETS = {
 TINY_RUN_LIMIT_S = 5400  # for a loaded machine (idle: ~5 min); a hung run still ends
 
 
-def _uses_tiny_run(item) -> bool:
-    return any(name in STAGE_TARGETS for name in getattr(item, "fixturenames", ()))
+def _tiny_targets(item) -> set[str]:
+    """The tiny-run stage targets a test reads (empty: it does not read the run)."""
+    return {STAGE_TARGETS[n] for n in getattr(item, "fixturenames", ()) if n in STAGE_TARGETS}
 
 
 class BackgroundRun:
@@ -100,16 +118,14 @@ class BackgroundRun:
     def __init__(self, workdir: Path, targets: list[str]):
         self.workdir, self.targets = workdir, targets
         self.log = workdir.parent / f"{workdir.name}.snakemake.log"
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d"]
         # Targets first: --configfile takes every following word as a config file.
         args = [*targets, "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
         with self.log.open("w") as log:
             self.child = subprocess.Popen(
-                [*cmd, str(workdir), *args],
+                snakemake_command(workdir, *args),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env=snakemake_env(),
                 start_new_session=True,
             )
         self.deadline = time.monotonic() + TINY_RUN_LIMIT_S
@@ -148,20 +164,15 @@ TINY_RUN = pytest.StashKey[BackgroundRun]()
 
 def pytest_collection_modifyitems(session, config, items):
     """Run the tests that read the tiny run last, so the rest of the suite overlaps it."""
-    items[:] = [i for i in items if not _uses_tiny_run(i)] + [i for i in items if _uses_tiny_run(i)]
+    items[:] = [i for i in items if not _tiny_targets(i)] + [i for i in items if _tiny_targets(i)]
 
 
 def pytest_collection_finish(session):
     """Start the tiny run now (in the background) if any selected test reads it."""
     config = session.config
-    if config.option.collectonly or not any(_uses_tiny_run(i) for i in session.items):
+    needed = set().union(*(_tiny_targets(i) for i in session.items))
+    if config.option.collectonly or not needed:
         return
-    needed = {
-        target
-        for item in session.items
-        for name, target in STAGE_TARGETS.items()
-        if name in getattr(item, "fixturenames", ())
-    }
     # Selecting only the tokenizer tests runs only the tokenizer stage.
     targets = [t for t in STAGE_TARGETS.values() if t in needed]
     # The session's tmp_path_factory (the fixture returns this same object).
